@@ -1,0 +1,171 @@
+// Wiring and lifecycle: config -> runtimes -> route table -> listeners; reload swaps the route
+// table in one step; drain stops accepting, lets in-flight finish, stops runtimes (SPEC §1).
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { createRuntimeManager } from '../runtime/manager.ts';
+import type { RuntimeManager } from '../runtime/types.ts';
+import { createAdminServer } from './admin.ts';
+import { Balancers } from './balance.ts';
+import { formatConfigError, loadConfigFile } from './config/load.ts';
+import type { Config, ConfigError, ListenAddress } from './config/types.ts';
+import { Forwarder } from './forward.ts';
+import { buildRouteTable } from './routing.ts';
+import { createDataServer } from './server.ts';
+import type { DataPlane } from './server.ts';
+import { createLogger } from './telemetry/log.ts';
+import type { Logger } from './telemetry/log.ts';
+import { Metrics } from './telemetry/metrics.ts';
+import { startTracing, stopTracing } from './telemetry/tracing.ts';
+
+export type ReloadResult = { ok: true } | { ok: false; errors: readonly ConfigError[]; formatted: readonly string[] };
+
+export class Outrider {
+  readonly file: string;
+  readonly plane: DataPlane;
+  readonly runtimes: RuntimeManager;
+  private readonly forwarder: Forwarder;
+  private readonly balancers: Balancers;
+  private readonly data: http.Server;
+  private readonly admin: http.Server;
+  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+  private stopping: Promise<void> | null = null;
+
+  private constructor(file: string, config: Config, log: Logger) {
+    this.file = file;
+    const metrics = new Metrics();
+    this.balancers = new Balancers();
+    this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, metrics });
+    this.runtimes = createRuntimeManager(config.runtimes, { logger: log });
+    watchRuntimes(this.runtimes, metrics);
+    const table = buildRouteTable(config, { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers });
+    this.plane = { table, draining: false, inFlight: 0, metrics, log };
+    this.data = createDataServer(this.plane);
+    this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });
+  }
+
+  /** Loads the config (throws ConfigLoadError with every error) and starts everything. */
+  static async start(file: string): Promise<Outrider> {
+    const loaded = await loadConfigFile(file);
+    if (!loaded.ok) throw new ConfigLoadError(loaded.errors);
+    const config = loaded.config;
+    const log = createLogger(config.telemetry.logLevel);
+    if (config.telemetry.tracing) await startTracing();
+    const app = new Outrider(file, config, log);
+    await app.runtimes.start();
+    const [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
+    log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
+    return app;
+  }
+
+  get config(): Config {
+    return this.plane.table.config;
+  }
+
+  addresses(): { data: string; admin: string } {
+    return { data: describe(this.data.address()), admin: describe(this.admin.address()) };
+  }
+
+  /** Re-reads the file; an invalid one is refused and the running config stays. Reloads never overlap. */
+  reload(): Promise<ReloadResult> {
+    this.reloading = this.reloading.then(() => this.reloadNow(), () => this.reloadNow());
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
+    const { log, metrics } = this.plane;
+    const loaded = await loadConfigFile(this.file);
+    if (!loaded.ok) {
+      metrics.reloads.labels('invalid').inc();
+      const formatted = loaded.errors.map(formatConfigError);
+      log.error({ errors: formatted }, 'config reload refused; the running config stays');
+      return { ok: false, errors: loaded.errors, formatted };
+    }
+    const next = loaded.config;
+    const prev = this.config;
+    await this.runtimes.update(next.runtimes);
+    if (next.telemetry.tracing && !prev.telemetry.tracing) await startTracing();
+    if (!next.telemetry.tracing && prev.telemetry.tracing) await stopTracing();
+    this.forwarder.configure(next.requestId.header);
+    const table = buildRouteTable(next, { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers });
+    // One reference swap: requests already in flight keep the table they started with.
+    this.plane.table = table;
+    this.data.headersTimeout = next.limits.headersTimeout;
+    for (const key of ['listen', 'limits.maxHeaderBytes'] as const) {
+      if (JSON.stringify(pick(prev, key)) !== JSON.stringify(pick(next, key))) log.warn({ key }, `${key} changes take effect at the next restart`);
+    }
+    metrics.reloads.labels('ok').inc();
+    log.info({ routes: next.routes.map((r) => r.name) }, 'config reloaded');
+    return { ok: true };
+  }
+
+  /** SIGTERM/SIGINT: stop accepting, /readyz 503 at once, finish in-flight up to drainTimeout, stop runtimes. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
+    const { plane } = this;
+    const { log } = plane;
+    plane.draining = true;
+    log.info({ inFlight: plane.inFlight, drainTimeoutMs: this.config.limits.drainTimeout }, 'draining');
+    const closed = new Promise<void>((resolve) => this.data.close(() => resolve()));
+    this.data.closeIdleConnections();
+    const deadline = performance.now() + this.config.limits.drainTimeout;
+    while (plane.inFlight > 0 && performance.now() < deadline) {
+      await sleep(20);
+      this.data.closeIdleConnections();
+    }
+    if (plane.inFlight > 0) log.warn({ inFlight: plane.inFlight }, 'drain timeout: closing the remaining connections');
+    this.data.closeAllConnections();
+    await closed;
+    await this.runtimes.stop();
+    await new Promise<void>((resolve) => this.admin.close(() => resolve()));
+    this.admin.closeAllConnections();
+    await this.forwarder.close().catch(() => undefined);
+    await stopTracing();
+    log.info('stopped');
+  }
+}
+
+export class ConfigLoadError extends Error {
+  readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    super(errors.map(formatConfigError).join('\n'));
+    this.name = 'ConfigLoadError';
+    this.errors = errors;
+  }
+}
+
+function watchRuntimes(runtimes: RuntimeManager, metrics: Metrics): void {
+  runtimes.on('state', (e: { runtime: string; replica: number; state: string }) => {
+    metrics.runtimeReady.labels(e.runtime, String(e.replica)).set(e.state === 'ready' ? 1 : 0);
+  });
+  runtimes.on('restart', (e: { runtime: string }) => metrics.runtimeRestarts.labels(e.runtime).inc());
+  runtimes.on('warmup', (e: { runtime: string; seconds: number }) => metrics.runtimeWarmup.labels(e.runtime).set(e.seconds));
+}
+
+async function listen(server: http.Server, addr: ListenAddress): Promise<string> {
+  if (addr.kind === 'unix') await rm(addr.path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (addr.kind === 'unix') server.listen(addr.path, () => resolve());
+    else server.listen(addr.port, addr.host, () => resolve());
+  });
+  return describe(server.address());
+}
+
+function describe(a: AddressInfo | string | null): string {
+  if (a === null) return '';
+  if (typeof a === 'string') return `unix:${a}`;
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function pick(c: Config, key: 'listen' | 'limits.maxHeaderBytes'): unknown {
+  return key === 'listen' ? c.listen : c.limits.maxHeaderBytes;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,146 @@
+// Forwarding one attempt to one endpoint with undici: pooled keep-alive connections, streamed
+// bodies both ways, the context's signal for cancellation, and the remaining budget sent on as
+// x-timeout-ms so the next hop (a chained sidecar, a runtime's queue) shrinks it further.
+import { Agent } from 'undici';
+import type { Endpoint } from '../runtime/types.ts';
+import type { RequestContext } from './context.ts';
+import { OutriderError } from './errors.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import type { Reply } from './pipeline.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+import { endSpan, startClientSpan } from './telemetry/tracing.ts';
+import type { EndpointPicker } from './balance.ts';
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'ENOENT']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+
+// Headers the response to the client gets from Outrider itself, never from upstream.
+const RESPONSE_DROP = new Set(['x-outrider-backend']);
+
+export interface ForwarderOptions {
+  readonly requestIdHeader: string;
+  readonly metrics: Metrics;
+}
+
+export class Forwarder {
+  private readonly agent = new Agent({
+    keepAliveTimeout: 4_000,
+    // The request's own deadline bounds every phase; undici's fixed timeouts would only cut it shorter.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    connect: { timeout: 5_000 },
+  });
+  private readonly metrics: Metrics;
+  private idHeader: string;
+  private requestDrop: Set<string>;
+
+  constructor(opts: ForwarderOptions) {
+    this.metrics = opts.metrics;
+    this.idHeader = opts.requestIdHeader;
+    this.requestDrop = dropSet(opts.requestIdHeader);
+  }
+
+  /** A reload may rename the request-id header. */
+  configure(requestIdHeader: string): void {
+    this.idHeader = requestIdHeader;
+    this.requestDrop = dropSet(requestIdHeader);
+  }
+
+  /** One attempt; `attemptTimeout` (ms) cuts it shorter than the request's remaining budget. */
+  async forward(ctx: RequestContext, endpoint: Endpoint, picker: EndpointPicker, attemptTimeout: number | null = null): Promise<Reply> {
+    const req = ctx.req;
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const now = performance.now();
+    let budget = ctx.deadline - now;
+    let signal = ctx.signal;
+    let attemptTimer: NodeJS.Timeout | null = null;
+    if (attemptTimeout !== null && attemptTimeout < budget) {
+      // The attempt budget covers the wait for response headers; the body then streams under the request's deadline.
+      budget = attemptTimeout;
+      const attempt = new AbortController();
+      attemptTimer = setTimeout(() => attempt.abort(new OutriderError('deadline_exceeded', `the backend attempt timed out after ${attemptTimeout} ms`, { detail: 'timeout' })), attemptTimeout);
+      signal = AbortSignal.any([ctx.signal, attempt.signal]);
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.requestDrop, {
+      clientIp: req.socket.remoteAddress ?? 'unknown',
+      proto: 'http',
+    });
+    headers.push(this.idHeader, ctx.id, 'x-timeout-ms', String(Math.max(1, Math.floor(budget))));
+    const client = ctx.span === null ? null : startClientSpan(ctx.span, `forward ${endpoint.backend}`, {
+      'outrider.backend': endpoint.backend, 'server.address': endpoint.origin, 'http.request.method': req.method ?? 'GET',
+    });
+    const traceparent = client?.traceparent ?? ctx.traceparent;
+    const tracestate = client?.traceparent !== undefined ? client.tracestate : ctx.tracestate;
+    if (traceparent !== undefined) headers.push('traceparent', traceparent);
+    if (tracestate !== undefined) headers.push('tracestate', tracestate);
+
+    ctx.backend = endpoint.backend;
+    ctx.endpoint = endpoint.id;
+    ctx.upstreamStart = now;
+    const stats = picker.statsFor(endpoint.id);
+    stats.inFlight++;
+    try {
+      const res = await this.agent.request({
+        origin: endpoint.origin,
+        path: req.url ?? '/',
+        method: (req.method ?? 'GET') as 'GET',
+        headers,
+        body: hasBody(req.headers) ? req : null,
+        signal,
+      });
+      const end = performance.now();
+      ctx.upstreamMs = end - now;
+      this.metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      stats.observe(ctx.upstreamMs, res.statusCode < 500, end);
+      if (client !== null) endSpan(client.span, res.statusCode, null);
+      return {
+        status: res.statusCode,
+        headers: downstreamResponseHeaders(res.headers, RESPONSE_DROP),
+        body: res.body,
+      };
+    } catch (e) {
+      const err = signal.aborted ? (signal.reason as OutriderError) : upstreamError(e, endpoint);
+      const end = performance.now();
+      ctx.upstreamMs = end - now;
+      this.metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      stats.observe(ctx.upstreamMs, false, end);
+      if (client !== null) endSpan(client.span, err.status, err.code);
+      throw err;
+    } finally {
+      if (attemptTimer !== null) clearTimeout(attemptTimer);
+      stats.inFlight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function dropSet(idHeader: string): Set<string> {
+  // Set by Outrider on every upstream request: a client's own values must not pass through.
+  // traceparent/tracestate are dropped only when re-set from a span (see forward()).
+  return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate']);
+}
+
+function hasBody(h: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }): boolean {
+  const cl = h['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  return h['transfer-encoding'] !== undefined;
+}
+
+function upstreamError(e: unknown, endpoint: Endpoint): OutriderError {
+  if (e instanceof OutriderError) return e;
+  const code = (e as { code?: string } | null)?.code ?? '';
+  const causeCode = ((e as { cause?: { code?: string } } | null)?.cause?.code) ?? '';
+  if (CONNECT_CODES.has(code) || CONNECT_CODES.has(causeCode)) {
+    return new OutriderError('unavailable', `backend "${endpoint.backend}" is unreachable`, { detail: 'connect', cause: e });
+  }
+  if (RESET_CODES.has(code) || RESET_CODES.has(causeCode)) {
+    return new OutriderError('bad_gateway', `backend "${endpoint.backend}" reset the connection`, { detail: 'reset', cause: e });
+  }
+  if (code.startsWith('HPE_') || causeCode.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return new OutriderError('bad_gateway', `backend "${endpoint.backend}" sent an invalid response`, { detail: 'invalid_response', cause: e });
+  }
+  return new OutriderError('bad_gateway', `backend "${endpoint.backend}" failed`, { detail: 'upstream', cause: e });
+}

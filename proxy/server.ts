@@ -1,0 +1,261 @@
+// The data listener and its edge protections (SPEC §2 `limits`, §3), and the one rescue that
+// turns any error below into the JSON error response.
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { RequestContext } from './context.ts';
+import { OutriderError, errorBody, toOutriderError } from './errors.ts';
+import type { Reply } from './pipeline.ts';
+import { acceptRequestId, newRequestId } from './request-id.ts';
+import type { RouteTable } from './routing.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+import type { Logger } from './telemetry/log.ts';
+import { endSpan, startServerSpan, tracingActive } from './telemetry/tracing.ts';
+
+/** What the data server reads on every request; the app swaps `table` on reload. */
+export interface DataPlane {
+  table: RouteTable;
+  draining: boolean;
+  inFlight: number;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+// A client-supplied x-timeout-ms: a positive integer of milliseconds, bounded to a day.
+const TIMEOUT_MS = /^[0-9]{1,9}$/;
+
+export function createDataServer(plane: DataPlane): http.Server {
+  const limits = plane.table.config.limits;
+  const server = http.createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeout,
+    // Slow bodies are answered 408 by the edge itself (bodyTimeout), not by Node's request timer.
+    requestTimeout: 0,
+    // Node checks headersTimeout on this interval; its 30 s default would let a slowloris live 3x too long.
+    connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
+    keepAliveTimeout: 5_000,
+    noDelay: true,
+    // Ambiguous framing (CL+TE, duplicate lengths) is refused by llhttp's strict mode: never relax it.
+    insecureHTTPParser: false,
+  }, (req, res) => onRequest(plane, req, res));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(plane, err, socket));
+  return server;
+}
+
+function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse): void {
+  const start = performance.now();
+  const table = plane.table;
+  const cfg = table.config;
+  const id = acceptRequestId(req.headers[cfg.requestId.header], cfg.requestId.trustIncoming);
+  const ctx = new RequestContext(id, req, res, start);
+  ctx.socketBytesAtStart = req.socket.bytesWritten;
+  if (plane.draining) res.shouldKeepAlive = false;
+  res.on('close', () => onClose(plane, ctx));
+  if (plane.inFlight >= cfg.limits.maxInFlight) {
+    plane.metrics.shedOne('max_in_flight');
+    writeError(ctx, table, new OutriderError('overloaded', 'too many requests in flight', { detail: 'max_in_flight' }));
+    return;
+  }
+  plane.inFlight++;
+  plane.metrics.inFlight.inc();
+  ctx.counted = true;
+  handle(ctx, table).catch((e) => rescue(plane, ctx, table, e));
+}
+
+async function handle(ctx: RequestContext, table: RouteTable): Promise<void> {
+  const { req } = ctx;
+  const cfg = table.config;
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  if (path.charCodeAt(0) !== 47 /* / */ || hasDotSegment(path)) {
+    throw new OutriderError('invalid_request', 'the request target must be an absolute path without dot segments');
+  }
+  const clientBudget = req.headers['x-timeout-ms'];
+  if (clientBudget !== undefined) {
+    if (typeof clientBudget !== 'string' || !TIMEOUT_MS.test(clientBudget)) {
+      throw new OutriderError('invalid_request', 'x-timeout-ms must be a whole number of milliseconds');
+    }
+    ctx.limitBudget(Number(clientBudget));
+  }
+  const tp = req.headers['traceparent'];
+  const ts = req.headers['tracestate'];
+  ctx.traceparent = typeof tp === 'string' ? tp : undefined;
+  ctx.tracestate = typeof ts === 'string' ? ts : undefined;
+
+  const route = table.match(req, path);
+  if (route === null) throw new OutriderError('no_route', `no route matches ${req.method} ${path}`);
+  ctx.route = route;
+  if (tracingActive()) {
+    ctx.span = startServerSpan(route.name, req.headers, { 'http.request.method': req.method ?? 'GET', 'url.path': path, 'outrider.route': route.name, 'outrider.request_id': ctx.id });
+  }
+  guardBody(ctx, cfg.limits.maxBodyBytes, cfg.limits.bodyTimeout);
+  if (ctx.deadline <= performance.now()) throw new OutriderError('deadline_exceeded', 'the request arrived with no budget left', { detail: 'timeout' });
+  const reply = await route.handler(ctx);
+  if (ctx.signal.aborted) {
+    if (reply.body instanceof Readable) reply.body.destroy();
+    throw ctx.signal.reason;
+  }
+  writeReply(ctx, table, reply);
+}
+
+function hasDotSegment(path: string): boolean {
+  return /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path);
+}
+
+/**
+ * maxBodyBytes is enforced while the body streams (a declared length is refused up front), and
+ * the body must arrive within bodyTimeout. Either breach aborts the work below; the edge then
+ * answers 413/408 and closes the connection, since the rest of the body is never read.
+ */
+function guardBody(ctx: RequestContext, maxBytes: number, timeoutMs: number): void {
+  const { req } = ctx;
+  const cl = req.headers['content-length'];
+  if (cl !== undefined) {
+    const n = Number(cl);
+    if (n > maxBytes) throw new OutriderError('body_too_large', `the request body is ${n} bytes; the limit is ${maxBytes}`);
+    ctx.bytesIn = n;
+    if (n === 0) return;
+  } else if (req.headers['transfer-encoding'] === undefined) {
+    return;
+  } else {
+    req.on('data', (chunk: Buffer) => {
+      ctx.bytesIn += chunk.length;
+      if (ctx.bytesIn > maxBytes && ctx.bodyError === null) {
+        ctx.bodyError = new OutriderError('body_too_large', `the request body exceeds the limit of ${maxBytes} bytes`);
+        ctx.controller.abort(ctx.bodyError);
+      }
+    });
+  }
+  if (req.complete) return;
+  const timer = setTimeout(() => {
+    if (req.complete || ctx.bodyError !== null) return;
+    ctx.bodyError = new OutriderError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`);
+    ctx.controller.abort(ctx.bodyError);
+  }, timeoutMs);
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+}
+
+function writeReply(ctx: RequestContext, table: RouteTable, reply: Reply): void {
+  const { res } = ctx;
+  const headers = reply.headers;
+  headers.push(table.config.requestId.header, ctx.id, 'x-outrider-backend', ctx.backend);
+  ctx.status = reply.status;
+  res.writeHead(reply.status, headers);
+  const body = reply.body;
+  if (body === null) {
+    res.end();
+  } else if (Buffer.isBuffer(body)) {
+    res.end(body);
+  } else {
+    body.on('error', (e) => {
+      // Headers are gone: the only honest signal left is to cut the response short.
+      ctx.error ??= ctx.signal.aborted ? (ctx.signal.reason as OutriderError) : new OutriderError('bad_gateway', 'the backend failed mid-response', { detail: 'reset', cause: e });
+      res.destroy();
+    });
+    body.pipe(res);
+  }
+}
+
+function rescue(plane: DataPlane, ctx: RequestContext, table: RouteTable, e: unknown): void {
+  const err = ctx.bodyError ?? toOutriderError(e);
+  if (err.code === 'internal') plane.log.error({ requestId: ctx.id, err: e }, 'internal error');
+  if (err.detail === 'client_closed') {
+    ctx.error = err;
+    return;
+  }
+  if (ctx.res.headersSent) {
+    ctx.error ??= err;
+    ctx.res.destroy();
+    return;
+  }
+  writeError(ctx, table, err);
+}
+
+function writeError(ctx: RequestContext, table: RouteTable, err: OutriderError): void {
+  const { res } = ctx;
+  ctx.error = err;
+  ctx.status = err.status;
+  const body = errorBody(err, ctx.id);
+  const headers: string[] = [
+    'content-type', 'application/json',
+    'content-length', String(Buffer.byteLength(body)),
+    table.config.requestId.header, ctx.id,
+  ];
+  if (err.retryAfter !== undefined) headers.push('retry-after', String(err.retryAfter));
+  if (ctx.backend !== 'none') headers.push('x-outrider-backend', ctx.backend);
+  // The unread rest of a refused body would otherwise be parsed as the next request.
+  if (ctx.bodyError !== null || (!ctx.req.complete && hasRequestBody(ctx.req))) headers.push('connection', 'close');
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+function onClose(plane: DataPlane, ctx: RequestContext): void {
+  ctx.settle();
+  if (!ctx.res.writableFinished) ctx.clientGone();
+  if (ctx.counted) {
+    plane.inFlight--;
+    plane.metrics.inFlight.dec();
+  }
+  const route = ctx.route?.name ?? 'none';
+  ctx.bytesOut = ctx.req.socket.bytesWritten - ctx.socketBytesAtStart;
+  const status = ctx.res.writableFinished ? (ctx.status || ctx.res.statusCode) : 499;
+  const code = ctx.error?.code ?? (status === 499 ? 'client_closed' : '');
+  const seconds = (performance.now() - ctx.start) / 1000;
+  plane.metrics.record({ route, backend: ctx.backend, status, code, seconds });
+  if (ctx.span !== null) endSpan(ctx.span, status, code === '' ? null : code);
+  if (plane.table.config.telemetry.accessLog) {
+    const req = ctx.req;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    plane.log.info({
+      requestId: ctx.id,
+      route,
+      backend: ctx.backend,
+      endpoint: ctx.endpoint,
+      method: req.method,
+      // The query string can carry secrets: only the path is logged.
+      path: q === -1 ? url : url.slice(0, q),
+      status,
+      code: code === '' ? undefined : code,
+      detail: ctx.error?.detail,
+      durationMs: round(seconds * 1000),
+      upstreamMs: ctx.upstreamMs < 0 ? undefined : round(ctx.upstreamMs),
+      bytesIn: ctx.bytesIn,
+      bytesOut: ctx.bytesOut,
+      traceId: ctx.span?.spanContext().traceId,
+    }, 'request');
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+const CLOSE_ONLY = new Set(['ECONNRESET', 'EPIPE', 'ERR_HTTP_REQUEST_TIMEOUT', 'HPE_HEADERS_TIMEOUT']);
+
+/** Errors Node's parser raises before a request exists: answer them on the raw socket. */
+function onClientError(plane: DataPlane, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || CLOSE_ONLY.has(err.code ?? '')) {
+    socket.destroy();
+    return;
+  }
+  const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+  const e = overflow
+    ? new OutriderError('headers_too_large', `the request head exceeds ${plane.table.config.limits.maxHeaderBytes} bytes`)
+    : new OutriderError('invalid_request', 'malformed HTTP request');
+  plane.metrics.record({ route: 'none', backend: 'none', status: e.status, code: e.code, seconds: 0 });
+  const id = newRequestId();
+  const body = errorBody(e, id);
+  socket.end(
+    `HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `${plane.table.config.requestId.header}: ${id}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

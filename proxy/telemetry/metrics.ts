@@ -1,0 +1,104 @@
+// Prometheus metrics (SPEC §6). Label values come from the config (route, backend, runtime
+// names), from HTTP statuses or from the error catalogue: never from a request.
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export interface RequestRecord {
+  readonly route: string;
+  readonly backend: string;
+  readonly status: number;
+  readonly code: string;       // error code, '' on success
+  readonly seconds: number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'outrider_requests_total', help: 'Requests answered on the data port, by route, backend and HTTP status.',
+    labelNames: ['route', 'backend', 'code'] as const, registers: [this.registry],
+  });
+  private readonly errors = new Counter({
+    name: 'outrider_errors_total', help: 'Requests answered with an Outrider error, by route and error code (SPEC §3).',
+    labelNames: ['route', 'code'] as const, registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'outrider_request_duration_seconds', help: 'Time from request arrival to the end of the response.',
+    labelNames: ['route', 'backend'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  private readonly upstream = new Histogram({
+    name: 'outrider_upstream_duration_seconds', help: 'Time from sending an upstream attempt to its response headers.',
+    labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  private readonly shed = new Counter({
+    name: 'outrider_shed_total', help: 'Requests refused to protect the proxy or a backend, by reason.',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'outrider_in_flight_requests', help: 'Requests in flight on the data port.', registers: [this.registry],
+  });
+  readonly reloads = new Counter({
+    name: 'outrider_config_reloads_total', help: 'Config reloads, by result (ok, invalid).',
+    labelNames: ['result'] as const, registers: [this.registry],
+  });
+  readonly runtimeReady = new Gauge({
+    name: 'outrider_runtime_ready', help: '1 when the runtime replica is ready to serve, else 0.',
+    labelNames: ['runtime', 'replica'] as const, registers: [this.registry],
+  });
+  readonly runtimeRestarts = new Counter({
+    name: 'outrider_runtime_restarts_total', help: 'Runtime replica restarts.',
+    labelNames: ['runtime'] as const, registers: [this.registry],
+  });
+  readonly runtimeWarmup = new Gauge({
+    name: 'outrider_runtime_warmup_seconds', help: 'Duration of the last warmup of a runtime replica.',
+    labelNames: ['runtime'] as const, registers: [this.registry],
+  });
+
+  // Label children are looked up once per label set, not per request.
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+  private readonly upstreamChildren = new Map<string, { observe(v: number): void }>();
+
+  record(r: RequestRecord): void {
+    const key = `${r.route}\0${r.backend}\0${r.status}`;
+    let c = this.requestChildren.get(key);
+    if (c === undefined) {
+      c = this.requests.labels(r.route, r.backend, String(r.status));
+      this.requestChildren.set(key, c);
+    }
+    c.inc();
+    const dkey = `${r.route}\0${r.backend}`;
+    let d = this.durationChildren.get(dkey);
+    if (d === undefined) {
+      d = this.duration.labels(r.route, r.backend);
+      this.durationChildren.set(dkey, d);
+    }
+    d.observe(r.seconds);
+    if (r.code !== '') this.errors.labels(r.route, r.code).inc();
+  }
+
+  upstreamAttempt(backend: string, seconds: number): void {
+    let u = this.upstreamChildren.get(backend);
+    if (u === undefined) {
+      u = this.upstream.labels(backend);
+      this.upstreamChildren.set(backend, u);
+    }
+    u.observe(seconds);
+  }
+
+  shedOne(reason: string): void {
+    this.shed.labels(reason).inc();
+  }
+
+  /** The proxy's metrics plus those the runtime workers keep in their own processes. */
+  async render(workers: readonly MetricObjectWithValues<MetricValue<string>>[][]): Promise<string> {
+    if (workers.length === 0) return this.registry.metrics();
+    const own = await this.registry.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
