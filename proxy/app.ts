@@ -121,8 +121,9 @@ export class Outrider {
     this.data.closeAllConnections();
     await closed;
     await this.runtimes.stop();
-    await new Promise<void>((resolve) => this.admin.close(() => resolve()));
+    const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()));
     this.admin.closeAllConnections();
+    await adminClosed;
     await this.forwarder.close().catch(() => undefined);
     await stopTracing();
     log.info('stopped');

@@ -1,7 +1,9 @@
-// The command line (SPEC §1): run, validate.
+// The command line (SPEC §1): run, validate, inject; and webhook (automatic injection).
 import { Command } from 'commander';
 import { formatConfigError, loadConfigFile } from './config/load.ts';
 import { ConfigLoadError, Outrider } from './app.ts';
+import { injectCommand } from './inject/command.ts';
+import { webhookCommand } from './webhook/command.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('outrider')
@@ -26,6 +28,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       for (const e of r.errors) process.stderr.write(`${formatConfigError(e)}\n`);
       process.exitCode = 1;
     });
+
+  program.addCommand(injectCommand());
+  program.addCommand(webhookCommand());
 
   await program.parseAsync(argv, { from: 'user' });
 }

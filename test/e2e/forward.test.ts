@@ -1,6 +1,7 @@
 // The real `outrider run` process in front of real loopback upstreams, well-behaved and not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { request } from 'undici';
 import { startOutrider } from '../helpers/outrider.ts';
@@ -45,7 +46,7 @@ routes:
   - { name: dead, match: { path: /dead }, backends: [ { to: dead } ] }
   - { name: posts, match: { path: /api/, prefix: true, methods: [POST] }, backends: [ { to: good } ] }
   - { name: tenant, match: { path: /t, headers: { x-tenant: blue } }, backends: [ { to: good } ] }
-  - { name: main, match: { path: /, prefix: true }, timeout: 5s, backends: [ { to: good } ] }
+  - { name: main, match: { path: /, prefix: true, methods: [GET, POST] }, timeout: 5s, backends: [ { to: good } ] }
 `);
 });
 
@@ -59,25 +60,23 @@ async function json(res: { body: { json(): Promise<unknown> } }): Promise<{ erro
 }
 
 test('forwards with request id, deadline, forwarding headers and no hop-by-hop headers', async () => {
-  const res = await request(`${o.data}/hello?x=1`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      connection: 'keep-alive, x-secret-hop',
-      'x-secret-hop': 'do-not-forward',
-      'keep-alive': 'timeout=5',
-      'x-forwarded-for': '203.0.113.9',
-      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-      'x-timeout-ms': '2500',
-    },
-    body: JSON.stringify({ a: 1 }),
-  });
-  assert.equal(res.statusCode, 200);
+  // node:http, since undici refuses to send hop-by-hop headers at all.
+  const res = await httpRequest(`${o.data}/hello?x=1`, 'POST', {
+    'content-type': 'application/json',
+    connection: 'keep-alive, x-secret-hop',
+    'x-secret-hop': 'do-not-forward',
+    'keep-alive': 'timeout=5',
+    'x-forwarded-for': '203.0.113.9',
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    'x-timeout-ms': '2500',
+  }, JSON.stringify({ a: 1 }));
+  assert.equal(res.status, 200);
   const id = res.headers['x-request-id'];
   assert.match(String(id), /^[A-Za-z0-9._:-]{1,128}$/);
   assert.equal(res.headers['x-outrider-backend'], 'good');
   assert.match(String(res.headers['via']), /1\.1 outrider/);
-  const got = await res.body.json() as { url: string; body: string; headers: Record<string, string> };
+  assert.equal(res.headers['x-upstream'], 'echo');
+  const got = JSON.parse(res.body) as { url: string; body: string; headers: Record<string, string> };
   assert.equal(got.url, '/hello?x=1');
   assert.equal(got.body, '{"a":1}');
   assert.equal(got.headers['x-request-id'], id);
@@ -115,6 +114,12 @@ test('matches on method and headers; no match is 404 no_route with the JSON erro
   const none = await request(`${o.data}/t`, { headers: { 'x-tenant': 'red' } });
   assert.equal(none.statusCode, 200);  // `main` (prefix /) catches it
   await none.body.dump();
+  const del = await request(`${o.data}/t`, { method: 'DELETE' });
+  assert.equal(del.statusCode, 404);
+  const body = await json(del);
+  assert.equal(body.error.code, 'no_route');
+  assert.equal(body.error.requestId, del.headers['x-request-id']);
+  assert.equal(del.headers['content-type'], 'application/json');
 });
 
 test('route deadline: a stalled upstream is answered 504 at the budget and the attempt is aborted', async () => {
@@ -183,7 +188,7 @@ test('upstream failures map to 502 / 503 and never crash the proxy', async () =>
 });
 
 test('refuses dot segments and ambiguous framing with 400', async () => {
-  const dots = await rawRequest(o.data, 'GET /api/../admin HTTP/1.1\r\nHost: x\r\n\r\n');
+  const dots = await rawRequest(o.data, 'GET /api/../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   assert.match(dots, /^HTTP\/1\.1 400/);
   const both = await rawRequest(o.data, 'POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
   assert.match(both, /^HTTP\/1\.1 400/);
@@ -210,6 +215,19 @@ test('metrics and access log record the requests with bounded labels', async () 
   assert.equal(typeof line['durationMs'], 'number');
   assert.ok((line['bytesOut'] as number) > 0);
 });
+
+function httpRequest(url: string, method: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function rawRequest(origin: string, text: string): Promise<string> {
   const url = new URL(origin);
