@@ -98,14 +98,13 @@ function routes(d: AdminDeps, _req: IncomingMessage, res: ServerResponse): void 
             // What the split really does now: backends with no ready endpoint get no traffic.
             effectiveWeightPercent: effectiveShare(r.config.backends, b.to, table.backends),
             configuredWeightPercent: sum === 0 ? 0 : round2((b.weight / sum) * 100),
-            breaker: null,
             endpoints: ready.map((e) => {
               const s = picker.stats.get(e.id);
               return { id: e.id, origin: e.origin, latencyEwmaMs: s === undefined ? null : round2(s.ewmaMs), inFlight: s?.inFlight ?? 0, requests: s?.requests ?? 0, failures: s?.failures ?? 0 };
             }),
           };
         }),
-        canary: null,
+        ...r.status(),
       };
     }),
   });

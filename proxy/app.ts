@@ -10,7 +10,12 @@ import { Balancers } from './balance.ts';
 import { formatConfigError, loadConfigFile } from './config/load.ts';
 import type { Config, ConfigError, ListenAddress } from './config/types.ts';
 import { Forwarder } from './forward.ts';
+import { createEventBus } from './events.ts';
+import type { PolicyEvents } from './events.ts';
+import { Persistent } from './persist.ts';
+import { attachTelemetry } from './telemetry/index.ts';
 import { buildRouteTable } from './routing.ts';
+import type { RoutingDeps } from './routing.ts';
 import { createDataServer } from './server.ts';
 import type { DataPlane } from './server.ts';
 import { createLogger } from './telemetry/log.ts';
@@ -26,6 +31,8 @@ export class Outrider {
   readonly runtimes: RuntimeManager;
   private readonly forwarder: Forwarder;
   private readonly balancers: Balancers;
+  readonly events: PolicyEvents;
+  private readonly persist = new Persistent();
   private readonly data: http.Server;
   private readonly admin: http.Server;
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
@@ -35,10 +42,12 @@ export class Outrider {
     this.file = file;
     const metrics = new Metrics();
     this.balancers = new Balancers();
+    this.events = createEventBus();
+    attachTelemetry(metrics.registry, this.events);
     this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, metrics });
     this.runtimes = createRuntimeManager(config.runtimes, { logger: log });
     watchRuntimes(this.runtimes, metrics);
-    const table = buildRouteTable(config, { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers });
+    const table = buildRouteTable(config, this.routingDeps());
     this.plane = { table, draining: false, inFlight: 0, metrics, log };
     this.data = createDataServer(this.plane);
     this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });
@@ -56,6 +65,10 @@ export class Outrider {
     const [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
     log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
     return app;
+  }
+
+  private routingDeps(): RoutingDeps {
+    return { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers, events: this.events, persist: this.persist };
   }
 
   get config(): Config {
@@ -87,7 +100,7 @@ export class Outrider {
     if (next.telemetry.tracing && !prev.telemetry.tracing) await startTracing();
     if (!next.telemetry.tracing && prev.telemetry.tracing) await stopTracing();
     this.forwarder.configure(next.requestId.header);
-    const table = buildRouteTable(next, { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers });
+    const table = buildRouteTable(next, this.routingDeps());
     // One reference swap: requests already in flight keep the table they started with.
     this.plane.table = table;
     this.data.headersTimeout = next.limits.headersTimeout;

@@ -13,6 +13,19 @@ export class RequestContext {
   readonly start: number;
   readonly controller = new AbortController();
   route: Route | null = null;
+  /** The backend (runtime or upstream name) the current attempt goes to; set by the split, a fallback or a shadow. */
+  target: string | null = null;
+  /** The whole request body, once a policy needed it (retries, caches, shadows): then every attempt replays it. */
+  body: Buffer | null = null;
+  /** Attempts made so far (retries count). */
+  attempts = 0;
+  /** Which fallback rung answered (SPEC §3 x-outrider-degraded). */
+  degraded: 'stale-cache' | 'fallback' | 'static' | null = null;
+  /** SPEC §3 x-outrider-cache, where a cache applies. */
+  cacheStatus: 'hit' | 'miss' | 'coalesced' | 'partial' | 'stale' | null = null;
+  /** limits.maxBodyBytes of the table this request started on. */
+  maxBodyBytes = Infinity;
+  private bodyRead: Promise<Buffer> | null = null;
   /** performance.now() after which the request has no budget left. */
   deadline = Infinity;
   /** The backend (runtime or upstream name) that answered, or the last one tried. */
@@ -72,6 +85,44 @@ export class RequestContext {
     if (!this.controller.signal.aborted) {
       this.controller.abort(new OutriderError('deadline_exceeded', 'the request deadline passed before the backend answered', { detail: 'timeout' }));
     }
+  }
+
+  /**
+   * Buffers the whole request body once (bounded by maxBodyBytes; aborted with the request), so
+   * that it can be replayed, hashed or inspected. Policies that need the body call this; plain
+   * forwarding streams it instead.
+   */
+  readBody(): Promise<Buffer> {
+    this.bodyRead ??= this.collectBody().then((b) => (this.body = b));
+    return this.bodyRead;
+  }
+
+  private async collectBody(): Promise<Buffer> {
+    const req = this.req;
+    const cl = req.headers['content-length'];
+    if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const signal = this.signal;
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const done = new Promise<void>((resolve, reject) => {
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > this.maxBodyBytes) {
+          reject(new OutriderError('body_too_large', `the request body exceeds the limit of ${this.maxBodyBytes} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.once('end', () => resolve());
+      req.once('error', (e) => reject(new OutriderError('invalid_request', 'the request body could not be read', { cause: e })));
+    });
+    await Promise.race([done, aborted]);
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   }
 
   /** Ends the deadline timer once the exchange is over. */

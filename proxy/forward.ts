@@ -85,7 +85,7 @@ export class Forwarder {
         path: req.url ?? '/',
         method: (req.method ?? 'GET') as 'GET',
         headers,
-        body: hasBody(req.headers) ? req : null,
+        body: ctx.body ?? (hasBody(req.headers) ? req : null),
         signal,
       });
       const end = performance.now();

@@ -1,5 +1,9 @@
 // The route table: built once per config load (every route's policy chain composed then), and
 // swapped whole on reload. Requests finish on the table they started with.
+//
+// A route's chain, outermost first (the order lives in policies/index.ts):
+//   timeout -> route policies (cache, fallback, shadow, retry, ...) -> split (sets ctx.target)
+//   -> backend policies for ctx.target (breaker, ...) -> endpoint pick -> forward
 import type { IncomingMessage } from 'node:http';
 import type { BackendSet, Endpoint } from '../runtime/types.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './config/types.ts';
@@ -8,14 +12,19 @@ import type { Handler } from './pipeline.ts';
 import { compose } from './pipeline.ts';
 import type { Balancers } from './balance.ts';
 import type { Forwarder } from './forward.ts';
+import type { PolicyEvents } from './events.ts';
+import type { Persistent } from './persist.ts';
 import { timeoutPolicy } from '../policies/timeout/index.ts';
 import { weightedChooser } from '../policies/split/index.ts';
+import { backendPolicies, routePolicies } from '../policies/index.ts';
 
 export interface Route {
   readonly name: string;
   readonly config: RouteConfig;
   readonly handler: Handler;
   matches(method: string, path: string, req: IncomingMessage): boolean;
+  /** What the route's policies report for /routes (breakers, canary, cache ratio, ...). */
+  status(): Record<string, unknown>;
 }
 
 export interface RouteTable {
@@ -31,6 +40,23 @@ export interface RoutingDeps {
   readonly runtime: (name: string) => BackendSet | undefined;
   readonly forwarder: Forwarder;
   readonly balancers: Balancers;
+  readonly events: PolicyEvents;
+  readonly persist: Persistent;
+}
+
+/** What a policy factory gets when a route is built: its narrow config plus the shared pieces. */
+export interface RouteBuild {
+  readonly route: RouteConfig;
+  readonly config: Config;
+  readonly backends: ReadonlyMap<string, BackendSet>;
+  readonly events: PolicyEvents;
+  readonly balancers: Balancers;
+  /** Sends ctx to ctx.target through that backend's policies (breaker), endpoint pick and forward. */
+  readonly toBackend: Handler;
+  /** State kept across reloads while `key` stays in use and `fingerprint` (usually the policy's config as JSON) is unchanged. */
+  persist<T>(key: string, fingerprint: string, make: () => T): T;
+  /** Adds a section to this route's /routes entry. */
+  addStatus(key: string, fn: () => unknown): void;
 }
 
 export function upstreamBackend(u: UpstreamConfig): BackendSet {
@@ -43,11 +69,13 @@ export function buildRouteTable(config: Config, deps: RoutingDeps): RouteTable {
   for (const u of config.upstreams) backends.set(u.name, upstreamBackend(u));
   for (const r of config.runtimes) {
     const set = deps.runtime(r.name);
-    // The config loader checked the names; a missing runtime here is a wiring bug, caught at load.
+    // The config loader checked the names; a missing runtime here is a wiring bug.
     if (set === undefined) throw new Error(`runtime "${r.name}" has no endpoint set`);
     backends.set(r.name, set);
   }
-  const routes = config.routes.map((rc) => buildRoute(rc, backends, deps));
+  const used = new Set<string>();
+  const routes = config.routes.map((rc) => buildRoute(rc, config, backends, deps, used));
+  deps.persist.retain(used);
   return {
     config,
     routes,
@@ -60,18 +88,58 @@ export function buildRouteTable(config: Config, deps: RoutingDeps): RouteTable {
   };
 }
 
-function buildRoute(rc: RouteConfig, backends: ReadonlyMap<string, BackendSet>, deps: RoutingDeps): Route {
-  const choose = weightedChooser(rc.backends.map((b) => ({ set: backends.get(b.to)!, weight: b.weight })), rc.name);
+function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<string, BackendSet>, deps: RoutingDeps, used: Set<string>): Route {
   const { forwarder, balancers } = deps;
-  const terminal: Handler = (ctx) => {
-    const set = choose();
-    const picker = balancers.for(set.name);
-    const endpoint = picker.pick(set.endpoints());
-    if (endpoint === null) throw new OutriderError('unavailable', `no ready endpoint for backend "${set.name}"`, { detail: 'no_endpoint' });
-    return forwarder.forward(ctx, endpoint, picker, rc.attemptTimeout);
+  const statuses = new Map<string, () => unknown>();
+  const perBackend = new Map<string, Handler>();
+  const toBackend: Handler = (ctx) => {
+    const h = ctx.target === null ? undefined : perBackend.get(ctx.target);
+    if (h === undefined) throw new OutriderError('internal', `route "${rc.name}" has no backend "${ctx.target}"`);
+    return h(ctx);
   };
-  const handler = compose(timeoutPolicy({ timeout: rc.timeout }))(terminal);
-  return { name: rc.name, config: rc, handler, matches: matcher(rc) };
+  const build: RouteBuild = {
+    route: rc,
+    config,
+    backends,
+    events: deps.events,
+    balancers,
+    toBackend,
+    persist: (key, fingerprint, make) => {
+      used.add(key);
+      return deps.persist.get(key, fingerprint, make);
+    },
+    addStatus: (key, fn) => { statuses.set(key, fn); },
+  };
+  for (const name of backendNames(rc)) {
+    const set = backends.get(name)!;
+    const picker = balancers.for(name);
+    const forward: Handler = (ctx) => {
+      const endpoint = picker.pick(set.endpoints());
+      if (endpoint === null) throw new OutriderError('unavailable', `no ready endpoint for backend "${name}"`, { detail: 'no_endpoint' });
+      return forwarder.forward(ctx, endpoint, picker, rc.attemptTimeout);
+    };
+    perBackend.set(name, compose(...backendPolicies(build, name))(forward));
+  }
+  const choose = weightedChooser(rc.backends.map((b) => ({ set: backends.get(b.to)!, weight: b.weight })), rc.name);
+  const split: Handler = (ctx) => {
+    ctx.target = choose().name;
+    return toBackend(ctx);
+  };
+  const handler = compose(timeoutPolicy({ timeout: rc.timeout }), ...routePolicies(build))(split);
+  const status = () => {
+    const out: Record<string, unknown> = {};
+    for (const [k, fn] of statuses) out[k] = fn();
+    return out;
+  };
+  return { name: rc.name, config: rc, handler, matches: matcher(rc), status };
+}
+
+/** Every backend a route can send to: its split, its fallbacks and its shadow. */
+function backendNames(rc: RouteConfig): Set<string> {
+  const names = new Set(rc.backends.map((b) => b.to));
+  for (const f of rc.fallback) if (f.kind === 'backend') names.add(f.to);
+  if (rc.shadow !== null) names.add(rc.shadow.to);
+  return names;
 }
 
 function matcher(rc: RouteConfig): Route['matches'] {

@@ -90,6 +90,7 @@ async function handle(ctx: RequestContext, table: RouteTable): Promise<void> {
   if (tracingActive()) {
     ctx.span = startServerSpan(route.name, req.headers, { 'http.request.method': req.method ?? 'GET', 'url.path': path, 'outrider.route': route.name, 'outrider.request_id': ctx.id });
   }
+  ctx.maxBodyBytes = cfg.limits.maxBodyBytes;
   guardBody(ctx, cfg.limits.maxBodyBytes, cfg.limits.bodyTimeout);
   if (ctx.deadline <= performance.now()) throw new OutriderError('deadline_exceeded', 'the request arrived with no budget left', { detail: 'timeout' });
   const reply = await route.handler(ctx);
@@ -142,6 +143,8 @@ function writeReply(ctx: RequestContext, table: RouteTable, reply: Reply): void 
   const { res } = ctx;
   const headers = reply.headers;
   headers.push(table.config.requestId.header, ctx.id, 'x-outrider-backend', ctx.backend);
+  if (ctx.cacheStatus !== null) headers.push('x-outrider-cache', ctx.cacheStatus);
+  if (ctx.degraded !== null) headers.push('x-outrider-degraded', ctx.degraded);
   ctx.status = reply.status;
   res.writeHead(reply.status, headers);
   const body = reply.body;
@@ -186,6 +189,7 @@ function writeError(ctx: RequestContext, table: RouteTable, err: OutriderError):
   ];
   if (err.retryAfter !== undefined) headers.push('retry-after', String(err.retryAfter));
   if (ctx.backend !== 'none') headers.push('x-outrider-backend', ctx.backend);
+  if (ctx.cacheStatus !== null) headers.push('x-outrider-cache', ctx.cacheStatus);
   // The unread rest of a refused body would otherwise be parsed as the next request.
   if (ctx.bodyError !== null || (!ctx.req.complete && hasRequestBody(ctx.req))) headers.push('connection', 'close');
   res.writeHead(err.status, headers);
@@ -226,6 +230,9 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
       status,
       code: code === '' ? undefined : code,
       detail: ctx.error?.detail,
+      cache: ctx.cacheStatus ?? undefined,
+      degraded: ctx.degraded ?? undefined,
+      attempts: ctx.attempts > 1 ? ctx.attempts : undefined,
       durationMs: round(seconds * 1000),
       upstreamMs: ctx.upstreamMs < 0 ? undefined : round(ctx.upstreamMs),
       bytesIn: ctx.bytesIn,
