@@ -27,10 +27,18 @@ export class EndpointStats {
 export class EndpointPicker {
   private next = 0;
   readonly stats = new Map<string, EndpointStats>();
+  /** Endpoint ids taken out of rotation by outlier ejection; never all of them (see pick). */
+  readonly ejected = new Set<string>();
 
   pick(endpoints: readonly Endpoint[]): Endpoint | null {
     const n = endpoints.length;
     if (n === 0) return null;
+    for (let tries = 0; tries < n; tries++) {
+      if (this.next >= n) this.next = 0;
+      const e = endpoints[this.next++]!;
+      if (this.ejected.size === 0 || !this.ejected.has(e.id)) return e;
+    }
+    // Every endpoint is ejected: serving from one beats refusing everything.
     if (this.next >= n) this.next = 0;
     return endpoints[this.next++]!;
   }
