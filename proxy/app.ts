@@ -1,6 +1,7 @@
 // Wiring and lifecycle: config -> runtimes -> route table -> listeners; reload swaps the route
 // table in one step; drain stops accepting, lets in-flight finish, stops runtimes (SPEC §1).
 import type http from 'node:http';
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { createRuntimeManager } from '../runtime/manager.ts';
@@ -17,6 +18,7 @@ import { attachTelemetry } from './telemetry/index.ts';
 import { buildRouteTable } from './routing.ts';
 import type { RoutingDeps } from './routing.ts';
 import { createDataServer } from './server.ts';
+import { serverTlsOptions, watchServerTls } from './tls.ts';
 import type { DataPlane } from './server.ts';
 import { createLogger } from './telemetry/log.ts';
 import type { Logger } from './telemetry/log.ts';
@@ -33,7 +35,8 @@ export class Outrider {
   private readonly balancers: Balancers;
   readonly events: PolicyEvents;
   private readonly persist = new Persistent();
-  private readonly data: http.Server;
+  private readonly data: http.Server | https.Server;
+  private unwatchTls: () => void = () => undefined;
   private readonly admin: http.Server;
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
   private stopping: Promise<void> | null = null;
@@ -44,12 +47,13 @@ export class Outrider {
     this.balancers = new Balancers();
     this.events = createEventBus();
     attachTelemetry(metrics.registry, this.events);
-    this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, metrics });
+    this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, upstreams: config.upstreams, metrics });
     this.runtimes = createRuntimeManager(config.runtimes, { logger: log });
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
     this.plane = { table, draining: false, inFlight: 0, metrics, log };
     this.data = createDataServer(this.plane);
+    if (config.listen.tls !== null) this.unwatchTls = watchServerTls(this.data as https.Server, config.listen.tls, log);
     this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });
   }
 
@@ -99,11 +103,20 @@ export class Outrider {
     await this.runtimes.update(next.runtimes);
     if (next.telemetry.tracing && !prev.telemetry.tracing) await startTracing();
     if (!next.telemetry.tracing && prev.telemetry.tracing) await stopTracing();
-    this.forwarder.configure(next.requestId.header);
+    this.forwarder.configure(next.requestId.header, next.upstreams);
     const table = buildRouteTable(next, this.routingDeps());
     // One reference swap: requests already in flight keep the table they started with.
     this.plane.table = table;
     this.data.headersTimeout = next.limits.headersTimeout;
+    if (next.listen.tls !== null && prev.listen.tls !== null && JSON.stringify(next.listen.tls) !== JSON.stringify(prev.listen.tls)) {
+      try {
+        (this.data as https.Server).setSecureContext(serverTlsOptions(next.listen.tls));
+        this.unwatchTls();
+        this.unwatchTls = watchServerTls(this.data as https.Server, next.listen.tls, log);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'new listen.tls files not applied; the previous certificate stays');
+      }
+    }
     for (const key of ['listen', 'limits.maxHeaderBytes'] as const) {
       if (JSON.stringify(pick(prev, key)) !== JSON.stringify(pick(next, key))) log.warn({ key }, `${key} changes take effect at the next restart`);
     }
@@ -122,6 +135,7 @@ export class Outrider {
     const { plane } = this;
     const { log } = plane;
     plane.draining = true;
+    this.unwatchTls();
     log.info({ inFlight: plane.inFlight, drainTimeoutMs: this.config.limits.drainTimeout }, 'draining');
     const closed = new Promise<void>((resolve) => this.data.close(() => resolve()));
     this.data.closeIdleConnections();
@@ -177,7 +191,8 @@ function describe(a: AddressInfo | string | null): string {
 }
 
 function pick(c: Config, key: 'listen' | 'limits.maxHeaderBytes'): unknown {
-  return key === 'listen' ? c.listen : c.limits.maxHeaderBytes;
+  // Certificate changes are applied live; the addresses and whether TLS is on need a restart.
+  return key === 'listen' ? { data: c.listen.data, admin: c.listen.admin, tls: c.listen.tls !== null } : c.limits.maxHeaderBytes;
 }
 
 function sleep(ms: number): Promise<void> {

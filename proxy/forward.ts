@@ -3,6 +3,8 @@
 // x-timeout-ms so the next hop (a chained sidecar, a runtime's queue) shrinks it further.
 import { Agent } from 'undici';
 import type { Endpoint } from '../runtime/types.ts';
+import type { UpstreamConfig } from './config/types.ts';
+import { upstreamAgent } from './tls.ts';
 import type { RequestContext } from './context.ts';
 import { OutriderError } from './errors.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
@@ -19,6 +21,7 @@ const RESPONSE_DROP = new Set(['x-outrider-backend']);
 
 export interface ForwarderOptions {
   readonly requestIdHeader: string;
+  readonly upstreams: readonly UpstreamConfig[];
   readonly metrics: Metrics;
 }
 
@@ -31,6 +34,8 @@ export class Forwarder {
     connect: { timeout: 5_000 },
   });
   private readonly metrics: Metrics;
+  /** Agents for upstreams with their own TLS options, by backend name; the rest share `agent`. */
+  private tlsAgents = new Map<string, { readonly fingerprint: string; readonly agent: Agent }>();
   private idHeader: string;
   private requestDrop: Set<string>;
 
@@ -38,12 +43,23 @@ export class Forwarder {
     this.metrics = opts.metrics;
     this.idHeader = opts.requestIdHeader;
     this.requestDrop = dropSet(opts.requestIdHeader);
+    this.configure(opts.requestIdHeader, opts.upstreams);
   }
 
-  /** A reload may rename the request-id header. */
-  configure(requestIdHeader: string): void {
+  /** A reload may rename the request-id header and change upstreams' TLS options. */
+  configure(requestIdHeader: string, upstreams: readonly UpstreamConfig[]): void {
     this.idHeader = requestIdHeader;
     this.requestDrop = dropSet(requestIdHeader);
+    const next = new Map<string, { readonly fingerprint: string; readonly agent: Agent }>();
+    for (const u of upstreams) {
+      if (u.tls === null) continue;
+      const fingerprint = JSON.stringify(u.tls);
+      const have = this.tlsAgents.get(u.name);
+      next.set(u.name, have !== undefined && have.fingerprint === fingerprint ? have : { fingerprint, agent: upstreamAgent(u.tls) });
+    }
+    // Requests in flight on a replaced agent finish: close() waits for them.
+    for (const [name, old] of this.tlsAgents) if (next.get(name) !== old) void old.agent.close();
+    this.tlsAgents = next;
   }
 
   /** One attempt; `attemptTimeout` (ms) cuts it shorter than the request's remaining budget. */
@@ -63,7 +79,7 @@ export class Forwarder {
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.requestDrop, {
       clientIp: req.socket.remoteAddress ?? 'unknown',
-      proto: 'http',
+      proto: (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
     });
     headers.push(this.idHeader, ctx.id, 'x-timeout-ms', String(Math.max(1, Math.floor(budget))));
     const client = ctx.span === null ? null : startClientSpan(ctx.span, `forward ${endpoint.backend}`, {
@@ -80,7 +96,8 @@ export class Forwarder {
     const stats = picker.statsFor(endpoint.id);
     stats.inFlight++;
     try {
-      const res = await this.agent.request({
+      const dispatcher = this.tlsAgents.size === 0 ? this.agent : (this.tlsAgents.get(endpoint.backend)?.agent ?? this.agent);
+      const res = await dispatcher.request({
         origin: endpoint.origin,
         path: req.url ?? '/',
         method: (req.method ?? 'GET') as 'GET',
@@ -113,7 +130,7 @@ export class Forwarder {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent.close(), ...[...this.tlsAgents.values()].map((a) => a.agent.close())]);
   }
 }
 

@@ -1,12 +1,14 @@
 // The data listener and its edge protections (SPEC §2 `limits`, §3), and the one rescue that
 // turns any error below into the JSON error response.
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { RequestContext } from './context.ts';
 import { OutriderError, errorBody, toOutriderError } from './errors.ts';
 import type { Reply } from './pipeline.ts';
+import { serverTlsOptions } from './tls.ts';
 import { acceptRequestId, newRequestId } from './request-id.ts';
 import type { RouteTable } from './routing.ts';
 import type { Metrics } from './telemetry/metrics.ts';
@@ -25,9 +27,9 @@ export interface DataPlane {
 // A client-supplied x-timeout-ms: a positive integer of milliseconds, bounded to a day.
 const TIMEOUT_MS = /^[0-9]{1,9}$/;
 
-export function createDataServer(plane: DataPlane): http.Server {
-  const limits = plane.table.config.limits;
-  const server = http.createServer({
+export function createDataServer(plane: DataPlane): http.Server | https.Server {
+  const { limits, listen } = plane.table.config;
+  const options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeout,
     // Slow bodies are answered 408 by the edge itself (bodyTimeout), not by Node's request timer.
@@ -38,7 +40,9 @@ export function createDataServer(plane: DataPlane): http.Server {
     noDelay: true,
     // Ambiguous framing (CL+TE, duplicate lengths) is refused by llhttp's strict mode: never relax it.
     insecureHTTPParser: false,
-  }, (req, res) => onRequest(plane, req, res));
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse) => onRequest(plane, req, res);
+  const server = listen.tls === null ? http.createServer(options, handler) : https.createServer({ ...options, ...serverTlsOptions(listen.tls) }, handler);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(plane, err, socket));
   return server;
 }

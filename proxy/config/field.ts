@@ -44,6 +44,10 @@ export class Field {
     return this.present ? read(this) : null;
   }
 
+  async optionalAsync<T>(read: (f: Field) => Promise<T>): Promise<T | null> {
+    return this.present ? read(this) : null;
+  }
+
   string(fallback = ''): string {
     return typeof this.value === 'string' ? this.value : fallback;
   }

@@ -9,6 +9,7 @@ import type { Report } from './report.ts';
 import { normaliseRuntime } from './runtimes.ts';
 import { normaliseRoute } from './routes.ts';
 import { formatPath } from './source.ts';
+import { checkFile } from './files.ts';
 
 export async function normalise(data: unknown, file: string, report: Report): Promise<Config> {
   const dir = resolve(file, '..');
@@ -21,6 +22,13 @@ export async function normalise(data: unknown, file: string, report: Report): Pr
     listen.get('admin').fail(`the admin port must differ from the data port (listen.data is ${listen.get('data').string()})`);
   }
 
+  const listenTls = await listen.get('tls').optionalAsync(async (t) => {
+    const cert = await pemFile(t.get('cert'), dir, 'certificate');
+    const key = await pemFile(t.get('key'), dir, 'private key');
+    const clientCa = await t.get('clientCa').optionalAsync((c) => pemFile(c, dir, 'client CA bundle'));
+    return { cert, key, clientCa };
+  });
+
   const limits = root.get('limits');
   const requestId = root.get('requestId');
 
@@ -28,7 +36,7 @@ export async function normalise(data: unknown, file: string, report: Report): Pr
   const upstreamFields = root.get('upstreams').list();
   uniqueNames([...runtimeFields, ...upstreamFields], 'name', ' (runtimes and upstreams share one set of names)');
   const runtimes = (await Promise.all(runtimeFields.map((r) => normaliseRuntime(r, dir)))).filter((r): r is RuntimeConfig => r !== null);
-  const upstreams = upstreamFields.map(upstream);
+  const upstreams = await Promise.all(upstreamFields.map((u) => upstream(u, dir)));
 
   // Names as written, so a runtime with another mistake does not also break every route using it.
   const backendNames = new Set([...runtimeFields, ...upstreamFields].map((b) => b.get('name').value).filter((n) => typeof n === 'string'));
@@ -41,7 +49,7 @@ export async function normalise(data: unknown, file: string, report: Report): Pr
     version: 1,
     file,
     dir,
-    listen: { data: dataAddress, admin: adminAddress },
+    listen: { data: dataAddress, admin: adminAddress, tls: listenTls },
     limits: {
       maxHeaderBytes: limits.get('maxHeaderBytes').size(),
       maxBodyBytes: limits.get('maxBodyBytes').size(),
@@ -97,7 +105,7 @@ function uniqueNames(items: readonly Field[], what: string, note: string): void 
   }
 }
 
-function upstream(f: Field): UpstreamConfig {
+async function upstream(f: Field, dir: string): Promise<UpstreamConfig> {
   const seen = new Set<string>();
   const endpoints: string[] = [];
   for (const e of f.get('endpoints').list()) {
@@ -114,7 +122,27 @@ function upstream(f: Field): UpstreamConfig {
       consecutiveFailures: o.get('consecutiveFailures').number(),
       ejectFor: o.get('ejectFor').duration(),
     })),
+    tls: await f.get('tls').optionalAsync(async (t) => {
+      const cert = await t.get('cert').optionalAsync((c) => pemFile(c, dir, 'client certificate'));
+      const key = await t.get('key').optionalAsync((k) => pemFile(k, dir, 'client private key'));
+      if ((cert === null) !== (key === null)) t.fail('`cert` and `key` go together: give both for a client certificate, or neither');
+      if (!endpoints.some((e) => e.startsWith('https:'))) t.fail('`tls` applies to https:// endpoints, and this upstream has none');
+      return {
+        ca: await t.get('ca').optionalAsync((c) => pemFile(c, dir, 'CA bundle')),
+        cert,
+        key,
+        serverName: t.get('serverName').optional((n) => n.string()),
+        insecureSkipVerify: t.get('insecureSkipVerify').boolean(),
+      };
+    }),
   };
+}
+
+/** A PEM file named in the config: resolved against the config's directory and checked to exist. */
+async function pemFile(f: Field, dir: string, what: string): Promise<string> {
+  const file = resolve(dir, f.string());
+  if (f.present) await checkFile(f, file, what);
+  return file;
 }
 
 /** `http://10.0.0.7:8000/` -> `http://10.0.0.7:8000`; anything beyond an origin is refused. */

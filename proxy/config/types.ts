@@ -10,6 +10,20 @@ export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string };
 
+export interface ListenTls {
+  readonly cert: string;            // absolute paths
+  readonly key: string;
+  readonly clientCa: string | null; // set: clients must present a certificate signed by it (mTLS)
+}
+
+export interface UpstreamTls {
+  readonly ca: string | null;       // absolute paths
+  readonly cert: string | null;
+  readonly key: string | null;
+  readonly serverName: string | null;
+  readonly insecureSkipVerify: boolean;
+}
+
 export interface Limits {
   readonly maxHeaderBytes: Bytes;   // default 16 KiB
   readonly maxBodyBytes: Bytes;     // default 8 MiB
@@ -92,6 +106,7 @@ export interface UpstreamConfig {
   readonly name: string;
   readonly endpoints: readonly string[];  // origins, e.g. http://10.0.0.7:8000 (no trailing slash)
   readonly outlier: OutlierConfig | null;
+  readonly tls: UpstreamTls | null;
 }
 
 export interface HeaderMatch {
@@ -183,7 +198,7 @@ export interface Config {
   readonly version: 1;
   readonly file: string;            // absolute path of the config file
   readonly dir: string;             // its directory
-  readonly listen: { readonly data: ListenAddress; readonly admin: ListenAddress };
+  readonly listen: { readonly data: ListenAddress; readonly admin: ListenAddress; readonly tls: ListenTls | null };
   readonly limits: Limits;
   readonly requestId: RequestIdConfig;
   readonly runtimes: readonly RuntimeConfig[];
