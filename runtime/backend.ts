@@ -1,0 +1,130 @@
+// One runtime name as the proxy sees it: a BackendSet whose endpoints are its ready replicas.
+// Replicas come in generations. A config change starts a new generation beside the serving
+// one; the old one drains only once every new replica is ready, so service has no gap.
+import type { RuntimeConfig } from '../proxy/config/types.ts';
+import { Replica, type ReplicaAdapter, type ReplicaHooks } from './replica.ts';
+import type { BackendSet, Endpoint, ReplicaState, RuntimeStatus } from './types.ts';
+
+/** `ordinal`: position within the generation (device pinning); `index`: the replica's label, unique among live replicas. */
+export type AdapterFactory = (config: RuntimeConfig, ordinal: number, index: number) => ReplicaAdapter;
+
+const NONE: readonly Endpoint[] = Object.freeze([]);
+
+export class RuntimeBackend implements BackendSet {
+  readonly name: string;
+  readonly kind = 'runtime' as const;
+  private cfg: RuntimeConfig;
+  /** Every replica not yet stopped, of any generation, in index order. */
+  private replicas: Replica[] = [];
+  private currentGeneration = new Set<Replica>();
+  private cached: readonly Endpoint[] = NONE;
+  private readonly makeAdapter: AdapterFactory;
+  private readonly hooks: ReplicaHooks;
+
+  constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks) {
+    this.name = config.name;
+    this.cfg = config;
+    this.makeAdapter = makeAdapter;
+    this.hooks = {
+      // Listeners see the endpoint set that matches the event, and the event before what it causes.
+      state: (replica, state, previous, reason) => {
+        this.refresh(replica, state);
+        outer.state(replica, state, previous, reason);
+        this.react(replica, state);
+      },
+      restart: outer.restart,
+      warmup: outer.warmup,
+      log: outer.log,
+    };
+  }
+
+  get version(): string { return this.cfg.version; }
+  get config(): RuntimeConfig { return this.cfg; }
+
+  endpoints(): readonly Endpoint[] { return this.cached; }
+
+  async start(): Promise<void> {
+    const fresh = this.generation(this.cfg);
+    this.currentGeneration = new Set(fresh);
+    await Promise.all(fresh.map((r) => r.start()));
+  }
+
+  /** Before start(): the config start() will use. */
+  configure(config: RuntimeConfig): void {
+    if (this.replicas.length > 0) throw new Error(`runtime "${this.name}" is running: replace() it`);
+    this.cfg = config;
+  }
+
+  /** Start a generation for `config`; the serving one keeps serving until it is ready. */
+  async replace(config: RuntimeConfig): Promise<void> {
+    this.cfg = config;
+    const previous = [...this.currentGeneration];
+    const fresh = this.generation(config);
+    this.currentGeneration = new Set(fresh);
+    // Replicas that are not serving have nothing to hand over: stop them now. That also
+    // covers a generation replaced again before it ever became ready.
+    for (const r of previous) if (r.state !== 'ready') void r.stop();
+    await Promise.all(fresh.map((r) => r.start()));
+  }
+
+  stop(): Promise<void> {
+    return Promise.all([...this.replicas].map((r) => r.stop())).then(() => undefined);
+  }
+
+  /** null when at least one replica is ready, else the reason (SPEC §5 /readyz). */
+  problem(): string | null {
+    if (this.cached.length > 0) return null;
+    const parts = this.replicas.map((r) => `replica ${r.index}: ${r.describe()}`);
+    return `runtime "${this.name}": no ready replica (${parts.length > 0 ? parts.join('; ') : 'no replica running'})`;
+  }
+
+  status(): RuntimeStatus {
+    return {
+      name: this.name,
+      kind: this.cfg.kind,
+      version: this.cfg.version,
+      replicas: this.replicas.map((r) => r.status()),
+    };
+  }
+
+  metrics(timeoutMs: number): Promise<(unknown[] | null)[]> {
+    return Promise.all(this.replicas.map((r) => r.metrics(timeoutMs)));
+  }
+
+  private generation(config: RuntimeConfig): Replica[] {
+    // Indices of live replicas stay taken so endpoint ids and metric labels never collide
+    // while two generations overlap; they are reused once the old generation is gone.
+    const taken = new Set(this.replicas.map((r) => r.index));
+    const fresh: Replica[] = [];
+    let index = 0;
+    for (let ordinal = 0; ordinal < config.replicas; ordinal++) {
+      while (taken.has(index)) index++;
+      taken.add(index);
+      fresh.push(new Replica(config.name, index, this.makeAdapter(config, ordinal, index), config.restart, this.hooks));
+    }
+    this.replicas = [...this.replicas, ...fresh].sort((a, b) => a.index - b.index);
+    return fresh;
+  }
+
+  private refresh(replica: Replica, state: ReplicaState): void {
+    if (state === 'stopped') this.replicas = this.replicas.filter((r) => r !== replica);
+    const endpoints: Endpoint[] = [];
+    for (const r of this.replicas) {
+      const e = r.endpoint();
+      if (e !== null) endpoints.push(e);
+    }
+    this.cached = Object.freeze(endpoints);
+  }
+
+  private react(replica: Replica, state: ReplicaState): void {
+    // An old replica that crashes is restarted like any other: until the new generation is
+    // ready (it may never be) the old one is what serves.
+    if (state === 'ready' && this.currentGeneration.has(replica)) this.handOver();
+  }
+
+  /** Once every replica of the current generation is ready, the older ones drain. */
+  private handOver(): void {
+    for (const r of this.currentGeneration) if (r.state !== 'ready') return;
+    for (const r of [...this.replicas]) if (!this.currentGeneration.has(r)) void r.stop();
+  }
+}

@@ -1,0 +1,235 @@
+// One replica of a runtime, driven through the lifecycle by a kind-specific adapter.
+// The adapter knows how to spawn its kind, when it listens, how it warms and how it is
+// stopped; this file decides what each of those events means for the replica's state.
+import type { RestartConfig } from '../proxy/config/types.ts';
+import { formatMs } from './format-ms.ts';
+import { Lifecycle } from './lifecycle.ts';
+import type { Endpoint, ReplicaState, ReplicaStatus } from './types.ts';
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** What one launched attempt reports. Calls after `exited` are ignored. */
+export interface LaunchEvents {
+  /** The address it serves on is known (it may not be healthy yet). */
+  listening(origin: string): void;
+  warming(): void;
+  ready(warmupSeconds: number): void;
+  /** Alive but broken (unhealthy, failed warmup, a fatal report): take it out and kill it. */
+  failed(reason: string): void;
+  /** Gone: for process runtimes, the whole process group. */
+  exited(reason: string): void;
+  /** Learnt after `exited` (output still in the pipe then): more about why it ended. */
+  explain(detail: string): void;
+  log(stream: LogStream, line: string): void;
+}
+
+/** One spawned attempt. drain() and kill() resolve once it has exited and never reject. */
+export interface Launch {
+  readonly pid: number | null;
+  /** Finish in-flight work, then escalate to signals after the runtime's stopGrace. */
+  drain(): Promise<void>;
+  /** It is broken: signals right away, SIGKILL after stopGrace. */
+  kill(): Promise<void>;
+  /** The worker's own prom-client registry as JSON; null when it has none or did not answer. */
+  metrics(timeoutMs: number): Promise<unknown[] | null>;
+}
+
+export interface ReplicaAdapter {
+  /** CUDA_VISIBLE_DEVICES this replica is given, null when inherited. */
+  readonly device: string | null;
+  /** Resolves once the process is spawned; a rejection is a failed start. */
+  launch(events: LaunchEvents): Promise<Launch>;
+}
+
+export interface ReplicaHooks {
+  state(replica: Replica, state: ReplicaState, previous: ReplicaState, reason: string | undefined): void;
+  restart(replica: Replica): void;
+  warmup(replica: Replica, seconds: number): void;
+  log(replica: Replica, stream: LogStream, line: string): void;
+}
+
+interface Attempt {
+  proc: Launch | null;
+  exited: boolean;
+}
+
+export class Replica {
+  readonly runtime: string;
+  readonly index: number;
+  readonly id: string;
+  private readonly adapter: ReplicaAdapter;
+  private readonly hooks: ReplicaHooks;
+  private readonly lc: Lifecycle;
+  private attempt: Attempt | null = null;
+  /** The attempt whose own exit was the last crash, so a late explanation lands on the right error. */
+  private crashedByExit: Attempt | null = null;
+  private origin: string | null = null;
+  private warmupSeconds: number | null = null;
+  private readyEndpoint: Endpoint | null = null;
+  private stopping: Promise<void> | null = null;
+  private markStopped: () => void = () => {};
+
+  constructor(runtime: string, index: number, adapter: ReplicaAdapter, restart: RestartConfig, hooks: ReplicaHooks) {
+    this.runtime = runtime;
+    this.index = index;
+    this.id = `${runtime}/${index}`;
+    this.adapter = adapter;
+    this.hooks = hooks;
+    this.lc = new Lifecycle({
+      minBackoff: restart.minBackoff,
+      maxBackoff: restart.maxBackoff,
+      // Ready for as long as the longest backoff without crashing: no longer a crash loop.
+      stableAfter: restart.maxBackoff,
+      onChange: (state, previous, reason) => this.changed(state, previous, reason),
+      onRestart: () => {
+        this.hooks.restart(this);
+        void this.launch();
+      },
+    });
+  }
+
+  get state(): ReplicaState { return this.lc.state; }
+
+  /** This replica as an endpoint while it is ready, else null. */
+  endpoint(): Endpoint | null { return this.readyEndpoint; }
+
+  start(): Promise<void> {
+    this.lc.to('starting');
+    return this.launch();
+  }
+
+  /** Out of rotation at once, then the adapter's graceful stop. Resolves when stopped. */
+  stop(): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    this.stopping = new Promise((resolve) => { this.markStopped = resolve; });
+    const state = this.lc.state;
+    if (state === 'stopped') this.markStopped();
+    else if (state === 'backoff') this.lc.to('stopped');
+    else if (state === 'starting' || state === 'warming' || state === 'ready') {
+      this.lc.to('draining');
+      // No proc yet: the spawn is still under way and launch() drains it when it lands.
+      void this.attempt?.proc?.drain();
+    }
+    // crashed: the process is being reaped; its exit ends in stopped rather than a restart.
+    return this.stopping;
+  }
+
+  status(): ReplicaStatus {
+    const a = this.attempt;
+    return {
+      replica: this.index,
+      pid: a !== null && !a.exited ? a.proc?.pid ?? null : null,
+      state: this.lc.state,
+      restarts: this.lc.restarts,
+      warmupSeconds: this.warmupSeconds,
+      origin: this.origin,
+      lastError: this.lc.lastError,
+      device: this.adapter.device,
+    };
+  }
+
+  /** One clause of a readiness reason: the state and, after a crash, why. */
+  describe(): string {
+    const state = this.lc.state;
+    const error = this.lc.lastError;
+    if (state === 'crashed') return `crashed: ${error}`;
+    if (state === 'backoff') {
+      const left = Math.max(0, (this.lc.restartAt ?? Date.now()) - Date.now());
+      return `backoff, restart in ${formatMs(left)} (crashed: ${error})`;
+    }
+    if (error !== null && (state === 'starting' || state === 'warming')) {
+      return `${state} (restart ${this.lc.restarts}, last crash: ${error})`;
+    }
+    return state;
+  }
+
+  metrics(timeoutMs: number): Promise<unknown[] | null> {
+    const a = this.attempt;
+    if (a === null || a.exited || a.proc === null || this.lc.state === 'stopped') return Promise.resolve(null);
+    return a.proc.metrics(timeoutMs);
+  }
+
+  private async launch(): Promise<void> {
+    const attempt: Attempt = { proc: null, exited: false };
+    this.attempt = attempt;
+    this.origin = null;
+    let proc: Launch;
+    try {
+      proc = await this.adapter.launch(this.eventsFor(attempt));
+    } catch (err) {
+      this.exited(attempt, `could not start: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    if (attempt.exited) return;
+    attempt.proc = proc;
+    // stop() or a failure arrived while the process was being spawned.
+    if (this.lc.state === 'draining') void proc.drain();
+    else if (this.lc.state === 'crashed') void proc.kill();
+  }
+
+  private eventsFor(attempt: Attempt): LaunchEvents {
+    const live = (): boolean => this.attempt === attempt && !attempt.exited;
+    return {
+      listening: (origin) => {
+        if (live()) this.origin = origin;
+      },
+      warming: () => {
+        if (live() && this.lc.state === 'starting') this.lc.to('warming');
+      },
+      ready: (seconds) => {
+        if (!live() || (this.lc.state !== 'starting' && this.lc.state !== 'warming')) return;
+        if (this.origin === null) {
+          this.fail(attempt, 'reported ready before it was listening');
+          return;
+        }
+        this.warmupSeconds = seconds;
+        this.hooks.warmup(this, seconds);
+        this.lc.to('ready');
+      },
+      failed: (reason) => {
+        if (live()) this.fail(attempt, reason);
+      },
+      exited: (reason) => this.exited(attempt, reason),
+      explain: (detail) => {
+        if (this.crashedByExit === attempt) this.lc.explain(detail);
+      },
+      log: (stream, line) => this.hooks.log(this, stream, line),
+    };
+  }
+
+  private fail(attempt: Attempt, reason: string): void {
+    const state = this.lc.state;
+    if (state !== 'starting' && state !== 'warming' && state !== 'ready') return;
+    this.crashedByExit = null;
+    this.lc.crash(reason);
+    // No proc yet: launch() kills it once the spawn lands.
+    void attempt.proc?.kill();
+  }
+
+  private exited(attempt: Attempt, reason: string): void {
+    if (this.attempt !== attempt || attempt.exited) return;
+    attempt.exited = true;
+    this.origin = null;
+    const state = this.lc.state;
+    if (state === 'draining') {
+      this.lc.to('stopped', reason);
+      return;
+    }
+    if (state === 'starting' || state === 'warming' || state === 'ready') {
+      this.crashedByExit = attempt;
+      this.lc.crash(reason);
+    }
+    // A 'crashed' listener may have called stop() (an old generation is not restarted).
+    if (this.lc.state !== 'crashed') return;
+    if (this.stopping !== null) this.lc.to('stopped');
+    else this.lc.backoff();
+  }
+
+  private changed(state: ReplicaState, previous: ReplicaState, reason: string | undefined): void {
+    this.readyEndpoint = state === 'ready' && this.origin !== null
+      ? Object.freeze({ id: this.id, origin: this.origin, backend: this.runtime })
+      : null;
+    this.hooks.state(this, state, previous, reason);
+    if (state === 'stopped') this.markStopped();
+  }
+}
