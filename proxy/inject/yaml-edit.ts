@@ -1,7 +1,9 @@
 // Applies a JSON Patch (RFC 6902) to one YAML document of a file, keeping everything the patch
 // does not touch as it was written: comments, quoting, key order, flow or block style.
 //
-// Three tiers, each checked by re-parsing its output against the expected data:
+// A JSON document (kubectl accepts those too) is written back as JSON, indented as it was.
+// A YAML document goes through three tiers, each checked by re-parsing its output against the
+// expected data:
 //   1. text insertion: new keys and list items are spliced into the source text after the
 //      last entry of their block map or list, at its indentation (every other byte kept);
 //   2. the yaml package's Document API (comments and scalar styles kept, layout normalised);
@@ -21,6 +23,8 @@ export interface DocumentSpan {
 
 /** The document's new text, to replace src.slice(span.start, span.end). */
 export function patchDocumentText(src: string, span: DocumentSpan, ops: readonly Operation[], expected: unknown): string {
+  const json = rewriteJson(src, span, expected);
+  if (json !== null && parsesTo(json, expected)) return json;
   const style = detectStyle(src, span.doc);
   const inserted = insertText(src, span, ops, style);
   if (inserted !== null && parsesTo(inserted, expected)) return inserted;
@@ -29,6 +33,15 @@ export function patchDocumentText(src: string, span: DocumentSpan, ops: readonly
   const fresh = rewriteContents(src, span, new Document(expected).contents as ParsedNode, style);
   if (fresh === null || !parsesTo(fresh, expected)) throw new Error('could not write the injected document back as YAML');
   return fresh;
+}
+
+function rewriteJson(src: string, span: DocumentSpan, expected: unknown): string | null {
+  const contents = span.doc.contents;
+  if (!isMap(contents) || !contents.flow || contents.range == null || src[contents.range[0]] !== '{') return null;
+  const firstKey = (contents.items[0]?.key ?? null) as Node | null;
+  const multiline = src.slice(contents.range[0], contents.range[1]).includes('\n');
+  const indent = multiline && firstKey?.range != null ? Math.max(1, column(src, firstKey.range[0]) - column(src, contents.range[0])) : 0;
+  return src.slice(span.start, contents.range[0]) + JSON.stringify(expected, null, indent) + src.slice(contents.range[1], span.end);
 }
 
 interface Style { readonly indent: number; readonly indentSeq: boolean; readonly flowCollectionPadding: boolean }
@@ -95,12 +108,13 @@ function insertText(src: string, span: DocumentSpan, ops: readonly Operation[], 
     return null;
   }
   const opts = toStringOptions(style);
+  const eol = src.slice(span.start, span.end).includes('\r\n') ? '\r\n' : '\n';
   for (const [node, { depth, entries }] of mapAdds) {
     const first = (node as unknown as { items: { key: Node }[] }).items[0]!.key;
-    edits.push(insertion(src, node.range!, column(src, first.range![0]), stringify(Object.fromEntries(entries), opts), depth));
+    edits.push(insertion(src, node.range!, column(src, first.range![0]), stringify(Object.fromEntries(entries), opts), depth, eol));
   }
   for (const [node, { depth, items }] of seqAdds) {
-    edits.push(insertion(src, node.range!, column(src, node.range![0]), stringify(items, opts), depth));
+    edits.push(insertion(src, node.range!, column(src, node.range![0]), stringify(items, opts), depth, eol));
   }
   // Later offsets first so earlier ones stay valid. At one offset the deeper edit is applied
   // last, which puts it first in the text: a list's new item comes before its parent's new key.
@@ -113,15 +127,15 @@ function insertText(src: string, span: DocumentSpan, ops: readonly Operation[], 
   return text;
 }
 
-/** New lines after the last line of a block collection, at its column. */
-function insertion(src: string, range: Range, col: number, yaml: string, depth: number): Edit {
-  const lines = yaml.replace(/\n$/, '').split('\n').map((l) => (l === '' ? l : ' '.repeat(col) + l)).join('\n');
+/** New lines after the last line of a block collection, at its column, with the file's line ends. */
+function insertion(src: string, range: Range, col: number, yaml: string, depth: number, eol: string): Edit {
+  const lines = yaml.replace(/\n$/, '').split('\n').map((l) => (l === '' ? l : ' '.repeat(col) + l)).join(eol);
   const valueEnd = range[1];
-  if (src[valueEnd - 1] === '\n') return { at: valueEnd, end: valueEnd, text: `${lines}\n`, depth };
+  if (src[valueEnd - 1] === '\n') return { at: valueEnd, end: valueEnd, text: `${lines}${eol}`, depth };
   // The collection's last line may carry a comment after its value: insert after that comment.
-  const eol = src.indexOf('\n', valueEnd);
-  const at = eol === -1 ? src.length : eol;
-  return { at, end: at, text: `\n${lines}`, depth };
+  const next = src.indexOf('\n', valueEnd);
+  const at = next === -1 ? src.length : src[next - 1] === '\r' ? next - 1 : next;
+  return { at, end: at, text: `${eol}${lines}`, depth };
 }
 
 function documentPatched(doc: Document.Parsed, ops: readonly Operation[]): ParsedNode | null {
