@@ -96,7 +96,7 @@ test('forwards to an https upstream that requires mTLS, with a private CA and a 
   const upstream = https.createServer({
     cert: pki.read(upCert.cert), key: pki.read(upCert.key), ca: pki.read(pki.caCert), requestCert: true, rejectUnauthorized: true,
   }, (req, res) => {
-    seenClient.push((req.socket as tls.TLSSocket).getPeerCertificate().subject.CN ?? '');
+    seenClient.push(String((req.socket as tls.TLSSocket).getPeerCertificate().subject.CN ?? ''));
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('secure');
   });
