@@ -31,12 +31,15 @@ export function canTransition(from: ReplicaState, to: ReplicaState): boolean {
  * "Decorrelated jitter" (AWS Architecture Blog, "Exponential Backoff and Jitter"):
  * delay = min(max, random_between(min, previous * 3)). It spreads replicas that crashed
  * together (a bad GPU, a full disk) as well as full jitter does while growing less abruptly.
+ * The first restart after a healthy spell waits exactly `min`: a one-off crash (an OOM kill,
+ * a stray signal) should cost no more than the configured floor; repeats are jittered.
  */
 export class DecorrelatedBackoff {
   private readonly min: number;
   private readonly max: number;
   private readonly random: () => number;
   private previous: number;
+  private fresh = true;
 
   constructor(min: number, max: number, random: () => number = Math.random) {
     if (!(min >= 0) || !(max >= min)) throw new RangeError(`backoff needs 0 <= min <= max, got min=${min} max=${max}`);
@@ -47,6 +50,11 @@ export class DecorrelatedBackoff {
   }
 
   next(): number {
+    if (this.fresh) {
+      this.fresh = false;
+      this.previous = this.min;
+      return this.min;
+    }
     // A zero minimum would keep `previous * 3` at zero forever; grow from 1 ms instead.
     const upper = Math.min(this.max, Math.max(this.previous, 1) * 3);
     const delay = Math.min(this.max, Math.round(this.min + this.random() * Math.max(0, upper - this.min)));
@@ -56,6 +64,7 @@ export class DecorrelatedBackoff {
 
   reset(): void {
     this.previous = this.min;
+    this.fresh = true;
   }
 }
 

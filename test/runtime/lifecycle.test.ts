@@ -17,14 +17,14 @@ test('transitions follow starting -> warming -> ready -> draining and crashed ->
   for (const [from, to] of illegal) assert.equal(canTransition(from, to), false, `${from} -> ${to}`);
 });
 
-test('decorrelated backoff grows up to max, stays within [min, max], and starts over on reset', () => {
+test('decorrelated backoff: the first restart waits min, then grows up to max within [min, max], and starts over on reset', () => {
   const top = new DecorrelatedBackoff(100, 1000, () => 1);
-  assert.deepEqual([top.next(), top.next(), top.next(), top.next()], [300, 900, 1000, 1000]);
+  assert.deepEqual([top.next(), top.next(), top.next(), top.next(), top.next()], [100, 300, 900, 1000, 1000]);
   top.reset();
-  assert.equal(top.next(), 300);
+  assert.deepEqual([top.next(), top.next()], [100, 300]);
 
   const bottom = new DecorrelatedBackoff(100, 1000, () => 0);
-  assert.deepEqual([bottom.next(), bottom.next()], [100, 100]);
+  assert.deepEqual([bottom.next(), bottom.next(), bottom.next()], [100, 100, 100]);
 
   let seed = 7;
   const lcg = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -57,10 +57,10 @@ test('a crash goes through backoff and restarts after the delay', (t) => {
   lc.to('starting');
   lc.crash('exited with code 1');
   assert.equal(lc.lastError, 'exited with code 1');
-  assert.equal(lc.backoff(), 300);
+  assert.equal(lc.backoff(), 100);
   assert.equal(lc.state, 'backoff');
-  assert.equal(lc.restartAt, Date.now() + 300);
-  t.mock.timers.tick(299);
+  assert.equal(lc.restartAt, Date.now() + 100);
+  t.mock.timers.tick(99);
   assert.equal(restarts(), 0);
   t.mock.timers.tick(1);
   assert.equal(lc.state, 'starting');
@@ -101,6 +101,7 @@ test('backoff grows across a crash loop and starts over once ready for stableAft
     return delay;
   };
   lc.to('starting');
+  assert.equal(crashCycle(), 100);
   assert.equal(crashCycle(), 300);
   assert.equal(crashCycle(), 900);
   // Ready, but not long enough to count as healthy: the next delay keeps growing.
@@ -109,6 +110,6 @@ test('backoff grows across a crash loop and starts over once ready for stableAft
   assert.equal(crashCycle(), 1000);
   lc.to('ready');
   t.mock.timers.tick(2000);
-  assert.equal(crashCycle(), 300);
-  assert.equal(lc.restarts, 4);
+  assert.equal(crashCycle(), 100);
+  assert.equal(lc.restarts, 5);
 });
