@@ -58,10 +58,17 @@ test('npm start: examples/outrider.yaml serves KServe v2 and OpenAI embeddings f
   assert.equal(bad.statusCode, 400);
   assert.equal((await bad.body.json() as { error: { code: string } }).error.code, 'invalid_request');
 
-  const rt = await (await request(`${listening.admin}/runtimes`)).body.json() as { runtimes: { name: string; replicas: { state: string; pid: number }[] }[] };
-  const mlp = rt.runtimes.find((r) => r.name === 'mlp')!;
-  assert.equal(mlp.replicas.length, 2);
-  assert.ok(mlp.replicas.every((r) => r.state === 'ready' && r.pid > 0));
+  // /readyz needs one warm replica per runtime; the second mlp replica may still be warming.
+  type Runtimes = { runtimes: { name: string; replicas: { state: string; pid: number }[] }[] };
+  let mlp: Runtimes['runtimes'][number] | undefined;
+  for (let i = 0; i < 300; i++) {
+    const rt = await (await request(`${listening.admin}/runtimes`)).body.json() as Runtimes;
+    mlp = rt.runtimes.find((r) => r.name === 'mlp');
+    if (mlp !== undefined && mlp.replicas.every((r) => r.state === 'ready')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(mlp!.replicas.length, 2);
+  assert.ok(mlp!.replicas.every((r) => r.state === 'ready' && r.pid > 0), JSON.stringify(mlp));
   const metrics = await (await request(`${listening.admin}/metrics`)).body.text();
   assert.match(metrics, /outrider_runtime_ready\{runtime="mlp",replica="0"\} 1/);
   assert.match(metrics, /outrider_batch_size_count\{runtime="mlp"\} [1-9]/);
