@@ -1,4 +1,5 @@
-// The split policy's part of the config: a route's weighted backends (SPEC §2 `backends`).
+// The split's part of the config: a route's weighted backends and its sticky header (SPEC §2
+// `backends`, `sticky`).
 import type { RouteConfig } from '../../proxy/config/types.ts';
 
-export type SplitConfig = Pick<RouteConfig, 'backends'>;
+export type SplitConfig = Pick<RouteConfig, 'name' | 'backends' | 'sticky'>;
