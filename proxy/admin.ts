@@ -7,6 +7,7 @@ import type { ConfigError } from './config/types.ts';
 import { redactConfig } from './config/redact.ts';
 import type { DataPlane } from './server.ts';
 import type { Balancers } from './balance.ts';
+import { purgeCache } from './cache/purge.ts';
 
 export interface AdminDeps {
   readonly plane: DataPlane;
@@ -25,6 +26,8 @@ const ROUTES: Record<string, Partial<Record<string, AdminHandler>>> = {
   '/config/reload': { POST: reload },
   '/runtimes': { GET: (d, _q, res) => json(res, 200, { runtimes: d.runtimes.status() }) },
   '/routes': { GET: routes },
+  '/cache/purge': { POST: purgeCache },
+  '/canary/reset': { POST: canaryReset },
 };
 
 export function createAdminServer(deps: AdminDeps): http.Server {
@@ -58,6 +61,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 function readyz(d: AdminDeps, _req: IncomingMessage, res: ServerResponse): void {
   if (d.plane.draining) return json(res, 503, { status: 'not ready', reasons: ['draining: shutting down'] });
   const r = d.runtimes.readiness();
+  if (r.ready && !d.plane.warmed) return json(res, 503, { status: 'not ready', reasons: ['warming the proxy\'s forward path to the runtimes'] });
   if (r.ready) return json(res, 200, { status: 'ready' });
   json(res, 503, { status: 'not ready', reasons: r.reasons });
 }
@@ -79,28 +83,44 @@ async function reload(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
 
 function routes(d: AdminDeps, _req: IncomingMessage, res: ServerResponse): void {
   const table = d.plane.table;
-  const total = (rc: { backends: readonly { weight: number }[] }) => rc.backends.reduce((s, b) => s + b.weight, 0);
+  const now = performance.now();
   json(res, 200, {
     routes: table.routes.map((r) => {
-      const sum = total(r.config);
+      const shares = r.shares();
+      const sum = shares.reduce((s, b) => s + b.configuredWeight, 0);
       return {
         name: r.name,
         match: r.config.match,
         timeoutMs: r.config.timeout,
-        backends: r.config.backends.map((b) => {
-          const set = table.backends.get(b.to);
-          const picker = d.balancers.for(b.to);
+        balance: r.config.balance,
+        sticky: r.config.sticky,
+        backends: shares.map((b) => {
+          const set = table.backends.get(b.name);
+          const picker = d.balancers.for(b.name);
           const ready = set?.endpoints() ?? [];
           return {
-            name: b.to,
+            name: b.name,
             kind: set?.kind,
+            // The weight the split uses now: a canary's rollback or promotion changes it live.
             weight: b.weight,
-            // What the split really does now: backends with no ready endpoint get no traffic.
-            effectiveWeightPercent: effectiveShare(r.config.backends, b.to, table.backends),
-            configuredWeightPercent: sum === 0 ? 0 : round2((b.weight / sum) * 100),
+            configuredWeight: b.configuredWeight,
+            up: b.up,
+            // What the split really does now: backends that are down (no ready endpoint, breaker open) get no traffic.
+            effectiveWeightPercent: round2(b.effectivePercent),
+            configuredWeightPercent: sum === 0 ? 0 : round2((b.configuredWeight / sum) * 100),
             endpoints: ready.map((e) => {
               const s = picker.stats.get(e.id);
-              return { id: e.id, origin: e.origin, latencyEwmaMs: s === undefined ? null : round2(s.ewmaMs), inFlight: s?.inFlight ?? 0, requests: s?.requests ?? 0, failures: s?.failures ?? 0 };
+              const measured = s !== undefined && s.observed && (s.origin === null || s.origin === e.origin);
+              return {
+                id: e.id,
+                origin: e.origin,
+                // The peak-EWMA latency estimate now (decayed since the last answer); null until one.
+                latencyEwmaMs: measured ? round2(s.estimate(now)) : null,
+                inFlight: s?.inFlight ?? 0,
+                requests: s?.requests ?? 0,
+                failures: s?.failures ?? 0,
+                ejected: picker.ejected.has(e.id),
+              };
             }),
           };
         }),
@@ -110,15 +130,16 @@ function routes(d: AdminDeps, _req: IncomingMessage, res: ServerResponse): void 
   });
 }
 
-function effectiveShare(backends: readonly { to: string; weight: number }[], name: string, sets: ReadonlyMap<string, { endpoints(): readonly unknown[] }>): number {
-  let total = 0;
-  let mine = 0;
-  for (const b of backends) {
-    if ((sets.get(b.to)?.endpoints().length ?? 0) === 0) continue;
-    total += b.weight;
-    if (b.to === name) mine += b.weight;
-  }
-  return total === 0 ? 0 : round2((mine / total) * 100);
+/** POST /canary/reset?route=NAME: back to the configured weights and a fresh analysis (after a rollback). */
+function canaryReset(d: AdminDeps, req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  const name = new URL(req.url ?? '/', 'http://admin.invalid').searchParams.get('route');
+  if (name === null || name === '') return json(res, 400, { error: { code: 'invalid_request', message: 'name the route: POST /canary/reset?route=NAME' } });
+  const route = d.plane.table.routes.find((r) => r.name === name);
+  if (route === undefined) return json(res, 404, { error: { code: 'not_found', message: `no route is named "${name}"` } });
+  const reset = route.action('canary/reset');
+  if (reset === undefined) return json(res, 409, { error: { code: 'no_canary', message: `route "${name}" has no canary` } });
+  json(res, 200, { route: name, canary: reset() });
 }
 
 function round2(n: number): number {

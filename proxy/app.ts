@@ -14,6 +14,7 @@ import { Forwarder } from './forward.ts';
 import { createEventBus } from './events.ts';
 import type { PolicyEvents } from './events.ts';
 import { Persistent } from './persist.ts';
+import { SharedCache } from './cache/shared.ts';
 import { attachTelemetry } from './telemetry/index.ts';
 import { buildRouteTable } from './routing.ts';
 import type { RoutingDeps } from './routing.ts';
@@ -24,6 +25,7 @@ import { createLogger } from './telemetry/log.ts';
 import type { Logger } from './telemetry/log.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { startTracing, stopTracing } from './telemetry/tracing.ts';
+import { warmForwardPath, warmToken } from './warmup.ts';
 
 export type ReloadResult = { ok: true } | { ok: false; errors: readonly ConfigError[]; formatted: readonly string[] };
 
@@ -35,6 +37,7 @@ export class Outrider {
   private readonly balancers: Balancers;
   readonly events: PolicyEvents;
   private readonly persist = new Persistent();
+  private readonly cache: SharedCache;
   private readonly data: http.Server | https.Server;
   private unwatchTls: () => void = () => undefined;
   private readonly admin: http.Server;
@@ -46,12 +49,13 @@ export class Outrider {
     const metrics = new Metrics();
     this.balancers = new Balancers();
     this.events = createEventBus();
-    attachTelemetry(metrics.registry, this.events);
+    attachTelemetry(metrics.registry, this.events, log);
+    this.cache = new SharedCache(this.events, log);
     this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, upstreams: config.upstreams, metrics });
     this.runtimes = createRuntimeManager(config.runtimes, { logger: log });
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
-    this.plane = { table, draining: false, inFlight: 0, metrics, log };
+    this.plane = { table, draining: false, inFlight: 0, metrics, log, warmToken: warmToken(), warmed: config.runtimes.length === 0 };
     this.data = createDataServer(this.plane);
     if (config.listen.tls !== null) this.unwatchTls = watchServerTls(this.data as https.Server, config.listen.tls, log);
     this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });
@@ -68,11 +72,27 @@ export class Outrider {
     await app.runtimes.start();
     const [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
     log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
+    if (!app.plane.warmed) void app.warmWhenReady();
     return app;
   }
 
   private routingDeps(): RoutingDeps {
-    return { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers, events: this.events, persist: this.persist };
+    return { runtime: (n) => this.runtimes.backend(n), forwarder: this.forwarder, balancers: this.balancers, events: this.events, persist: this.persist, cache: this.cache };
+  }
+
+  /** Once every runtime has a ready replica, warms the proxy's forward path; /readyz waits for it. */
+  private async warmWhenReady(): Promise<void> {
+    while (!this.runtimes.readiness().ready) {
+      if (this.stopping !== null) return;
+      await sleep(20);
+    }
+    const address = this.data.address();
+    const tls = this.config.listen.tls !== null;
+    const target = typeof address === 'string'
+      ? { origin: `${tls ? 'https' : 'http'}://localhost`, socketPath: address, tls }
+      : { origin: `${tls ? 'https' : 'http'}://${loopbackFor(address)}`, socketPath: null, tls };
+    await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log);
+    this.plane.warmed = true;
   }
 
   get config(): Config {
@@ -140,10 +160,9 @@ export class Outrider {
     const closed = new Promise<void>((resolve) => this.data.close(() => resolve()));
     this.data.closeIdleConnections();
     const deadline = performance.now() + this.config.limits.drainTimeout;
-    while (plane.inFlight > 0 && performance.now() < deadline) {
-      await sleep(20);
-      this.data.closeIdleConnections();
-    }
+    // Responses written from now on close their connection (server.ts), so connections leave as
+    // their last response ends; closing idle ones again here would race requests already sent.
+    while (plane.inFlight > 0 && performance.now() < deadline) await sleep(20);
     if (plane.inFlight > 0) log.warn({ inFlight: plane.inFlight }, 'drain timeout: closing the remaining connections');
     this.data.closeAllConnections();
     await closed;
@@ -151,7 +170,11 @@ export class Outrider {
     const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()));
     this.admin.closeAllConnections();
     await adminClosed;
+    // Policy state goes: timers stop, and work no client waits for (shadow copies) is cut, so
+    // closing the upstream pools below does not wait for it.
+    this.persist.retain(new Set());
     await this.forwarder.close().catch(() => undefined);
+    await this.cache.close().catch(() => undefined);
     await stopTracing();
     log.info('stopped');
   }
@@ -182,6 +205,14 @@ async function listen(server: http.Server, addr: ListenAddress): Promise<string>
     else server.listen(addr.port, addr.host, () => resolve());
   });
   return describe(server.address());
+}
+
+/** Where this process reaches its own listener: a wildcard address means loopback. */
+function loopbackFor(a: AddressInfo | null): string {
+  if (a === null) return '127.0.0.1';
+  if (a.address === '0.0.0.0') return `127.0.0.1:${a.port}`;
+  if (a.address === '::') return `[::1]:${a.port}`;
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 function describe(a: AddressInfo | string | null): string {

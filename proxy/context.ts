@@ -1,14 +1,24 @@
 // One context per request (STYLE): id, route, deadline, and the AbortController whose signal
 // reaches every layer below, down to the runtime's queue (through x-timeout-ms).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Span } from '@opentelemetry/api';
 import { OutriderError } from './errors.ts';
 import type { Route } from './routing.ts';
+
+/** Whether the request announces a body (RFC 9112 §6.3: a length other than 0, or chunked). */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
 
 export class RequestContext {
   readonly id: string;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** The client connection, kept: req.socket is null once undici has consumed and destroyed a streamed body. */
+  readonly socket: Socket;
   /** performance.now() at arrival. */
   readonly start: number;
   readonly controller = new AbortController();
@@ -19,12 +29,29 @@ export class RequestContext {
   body: Buffer | null = null;
   /** Attempts made so far (retries count). */
   attempts = 0;
+  /** An endpoint id the next pick should avoid when another is ready: the one a retry follows. */
+  avoid: string | null = null;
+  /**
+   * performance.now() past which the primary path starts no attempt and cuts the one in flight:
+   * a route with a fallback keeps the rest of the budget for it (SPEC §2 attemptTimeout).
+   */
+  attemptDeadline = Infinity;
   /** Which fallback rung answered (SPEC §3 x-outrider-degraded). */
   degraded: 'stale-cache' | 'fallback' | 'static' | null = null;
   /** SPEC §3 x-outrider-cache, where a cache applies. */
   cacheStatus: 'hit' | 'miss' | 'coalesced' | 'partial' | 'stale' | null = null;
+  /** The response-cache key of this request once the route's cache computed it (the fallback's `cache: stale` reads it). */
+  cacheKey: string | null = null;
   /** limits.maxBodyBytes of the table this request started on. */
   maxBodyBytes = Infinity;
+  /** The proxy's own warmup request (app.ts), not a client's. */
+  warmup = false;
+  /** A shadow copy (policies/shadow): not the client's request; analyses of real traffic skip it. */
+  shadow = false;
+  /** The path (and query) the current attempt sends upstream when not the client's own (policies/split/model-path.ts). */
+  upstreamPath: string | null = null;
+  /** Extra [name, value, ...] headers every upstream attempt of this context carries (the shadow marker). */
+  upstreamHeaders: readonly string[] | null = null;
   private bodyRead: Promise<Buffer> | null = null;
   /** performance.now() after which the request has no budget left. */
   deadline = Infinity;
@@ -35,6 +62,8 @@ export class RequestContext {
   /** performance.now() when the upstream attempt started and ended (headers received). */
   upstreamStart = 0;
   upstreamMs = -1;
+  /** performance.now() when the response head was handed to the socket (0: not yet). */
+  respondedAt = 0;
   status = 0;
   error: OutriderError | null = null;
   /** An error raised while reading the client's body (413/408): it wins over what it caused upstream. */
@@ -55,6 +84,7 @@ export class RequestContext {
     this.id = id;
     this.req = req;
     this.res = res;
+    this.socket = req.socket;
     this.start = start;
   }
 
@@ -93,7 +123,8 @@ export class RequestContext {
    * forwarding streams it instead.
    */
   readBody(): Promise<Buffer> {
-    this.bodyRead ??= this.collectBody().then((b) => (this.body = b));
+    // A derived context (a shadow copy) is handed the body already read.
+    this.bodyRead ??= this.body !== null ? Promise.resolve(this.body) : this.collectBody().then((b) => (this.body = b));
     return this.bodyRead;
   }
 

@@ -8,14 +8,19 @@ import type { IncomingMessage } from 'node:http';
 import type { BackendSet, Endpoint } from '../runtime/types.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './config/types.ts';
 import { OutriderError } from './errors.ts';
+import type { RequestContext } from './context.ts';
 import type { Handler } from './pipeline.ts';
 import { compose } from './pipeline.ts';
 import type { Balancers } from './balance.ts';
 import type { Forwarder } from './forward.ts';
 import type { PolicyEvents } from './events.ts';
 import type { Persistent } from './persist.ts';
+import type { CacheStore } from './cache/store.ts';
+import type { SharedCache } from './cache/shared.ts';
 import { timeoutPolicy } from '../policies/timeout/index.ts';
-import { weightedChooser } from '../policies/split/index.ts';
+import { routeSplit } from '../policies/split/index.ts';
+import type { BackendShare } from '../policies/split/index.ts';
+import { singleModelPath } from '../policies/split/model-path.ts';
 import { backendPolicies, routePolicies } from '../policies/index.ts';
 
 export interface Route {
@@ -25,6 +30,10 @@ export interface Route {
   matches(method: string, path: string, req: IncomingMessage): boolean;
   /** What the route's policies report for /routes (breakers, canary, cache ratio, ...). */
   status(): Record<string, unknown>;
+  /** Each split backend's weight and share of new requests now (the canary may have changed them). */
+  shares(): readonly BackendShare[];
+  /** An operator action a policy offers on this route (e.g. `canary/reset`), for the admin port. */
+  action(name: string): (() => unknown) | undefined;
 }
 
 export interface RouteTable {
@@ -32,7 +41,11 @@ export interface RouteTable {
   readonly routes: readonly Route[];
   /** The backend sets the routes use, by name (for /routes). */
   readonly backends: ReadonlyMap<string, BackendSet>;
+  /** The store every route's caches share (admin purges it). */
+  readonly cache: CacheStore;
   match(req: IncomingMessage, path: string): Route | null;
+  /** A policy-free route straight to one runtime, for the proxy's own warmup before /readyz turns green. */
+  warmRoute(runtime: string): Route | undefined;
 }
 
 export interface RoutingDeps {
@@ -42,6 +55,7 @@ export interface RoutingDeps {
   readonly balancers: Balancers;
   readonly events: PolicyEvents;
   readonly persist: Persistent;
+  readonly cache: SharedCache;
 }
 
 /** What a policy factory gets when a route is built: its narrow config plus the shared pieces. */
@@ -51,12 +65,16 @@ export interface RouteBuild {
   readonly backends: ReadonlyMap<string, BackendSet>;
   readonly events: PolicyEvents;
   readonly balancers: Balancers;
+  /** The byte-bounded store shared by every route's caches (SPEC §2 `cache`). */
+  readonly cache: CacheStore;
   /** Sends ctx to ctx.target through that backend's policies (breaker), endpoint pick and forward. */
   readonly toBackend: Handler;
   /** State kept across reloads while `key` stays in use and `fingerprint` (usually the policy's config as JSON) is unchanged. */
   persist<T>(key: string, fingerprint: string, make: () => T): T;
   /** Adds a section to this route's /routes entry. */
   addStatus(key: string, fn: () => unknown): void;
+  /** Offers an operator action on this route to the admin port (see Route.action). */
+  addAction(name: string, fn: () => unknown): void;
 }
 
 export function upstreamBackend(u: UpstreamConfig): BackendSet {
@@ -74,23 +92,36 @@ export function buildRouteTable(config: Config, deps: RoutingDeps): RouteTable {
     backends.set(r.name, set);
   }
   const used = new Set<string>();
-  const routes = config.routes.map((rc) => buildRoute(rc, config, backends, deps, used));
+  const cache = deps.cache.use(config.cache);
+  const routes = config.routes.map((rc) => buildRoute(rc, config, backends, cache, deps, used));
+  const warmRoutes = new Map(config.runtimes.map((r) => [r.name, buildRoute(warmRouteConfig(r.name), config, backends, cache, deps, used)] as const));
   deps.persist.retain(used);
   return {
     config,
     routes,
     backends,
+    cache,
     match(req, path) {
       const method = req.method ?? 'GET';
       for (const r of routes) if (r.matches(method, path, req)) return r;
       return null;
     },
+    warmRoute: (runtime) => warmRoutes.get(runtime),
   };
 }
 
-function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<string, BackendSet>, deps: RoutingDeps, used: Set<string>): Route {
+function warmRouteConfig(runtime: string): RouteConfig {
+  return {
+    name: 'warmup', match: { path: '/', prefix: true, methods: null, headers: [] }, timeout: 5_000, attemptTimeout: null,
+    backends: [{ to: runtime, weight: 1 }], retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null,
+    shadow: null, canary: null, balance: 'round-robin', fallback: [], maxConcurrent: null,
+  };
+}
+
+function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<string, BackendSet>, cache: CacheStore, deps: RoutingDeps, used: Set<string>): Route {
   const { forwarder, balancers } = deps;
   const statuses = new Map<string, () => unknown>();
+  const actions = new Map<string, () => unknown>();
   const perBackend = new Map<string, Handler>();
   const toBackend: Handler = (ctx) => {
     const h = ctx.target === null ? undefined : perBackend.get(ctx.target);
@@ -103,26 +134,32 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     backends,
     events: deps.events,
     balancers,
+    cache,
     toBackend,
     persist: (key, fingerprint, make) => {
       used.add(key);
       return deps.persist.get(key, fingerprint, make);
     },
     addStatus: (key, fn) => { statuses.set(key, fn); },
+    addAction: (name, fn) => { actions.set(name, fn); },
   };
   for (const name of backendNames(rc)) {
     const set = backends.get(name)!;
     const picker = balancers.for(name);
+    const rewrite = config.runtimes.some((r) => r.name === name && r.kind === 'onnx') ? singleModelPath(name) : null;
     const forward: Handler = (ctx) => {
-      const endpoint = picker.pick(set.endpoints());
+      ctx.upstreamPath = rewrite === null ? null : rewrite(ctx.req.url ?? '/');
+      const ready = set.endpoints();
+      const endpoint = picker.pick(ctx.avoid === null ? ready : avoiding(ready, ctx.avoid, picker.ejected), rc.balance);
       if (endpoint === null) throw new OutriderError('unavailable', `no ready endpoint for backend "${name}"`, { detail: 'no_endpoint' });
-      return forwarder.forward(ctx, endpoint, picker, rc.attemptTimeout);
+      ctx.attempts++;
+      return forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
     };
     perBackend.set(name, compose(...backendPolicies(build, name))(forward));
   }
-  const choose = weightedChooser(rc.backends.map((b) => ({ set: backends.get(b.to)!, weight: b.weight })), rc.name);
+  const chooser = routeSplit(build);
   const split: Handler = (ctx) => {
-    ctx.target = choose().name;
+    ctx.target = chooser.choose(ctx).name;
     return toBackend(ctx);
   };
   const handler = compose(timeoutPolicy({ timeout: rc.timeout }), ...routePolicies(build))(split);
@@ -131,7 +168,25 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     for (const [k, fn] of statuses) out[k] = fn();
     return out;
   };
-  return { name: rc.name, config: rc, handler, matches: matcher(rc), status };
+  return { name: rc.name, config: rc, handler, matches: matcher(rc), status, shares: chooser.shares, action: (name) => actions.get(name) };
+}
+
+/** The ready endpoints less `avoid` (the one a retry follows), unless nothing else is in rotation. */
+function avoiding(ready: readonly Endpoint[], avoid: string, ejected: ReadonlySet<string>): readonly Endpoint[] {
+  let others: Endpoint[] | null = null;
+  for (const e of ready) if (e.id !== avoid && !ejected.has(e.id)) (others ??= []).push(e);
+  return others ?? ready;
+}
+
+/**
+ * The attempt's own budget: the route's attemptTimeout, cut to what the primary path has left
+ * when a fallback keeps the rest (ctx.attemptDeadline); null means the request's remaining budget.
+ */
+function attemptBudget(ctx: RequestContext, configured: number | null): number | null {
+  if (ctx.attemptDeadline === Infinity) return configured;
+  const left = ctx.attemptDeadline - performance.now();
+  if (left < 1) throw new OutriderError('deadline_exceeded', 'the attempt budget is spent; the rest of the deadline is kept for the fallback', { detail: 'timeout' });
+  return configured === null ? left : Math.min(configured, left);
 }
 
 /** Every backend a route can send to: its split, its fallbacks and its shadow. */

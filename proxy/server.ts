@@ -19,6 +19,10 @@ import { endSpan, startServerSpan, tracingActive } from './telemetry/tracing.ts'
 export interface DataPlane {
   table: RouteTable;
   draining: boolean;
+  /** Requests carrying this secret in x-outrider-warmup are the proxy's own warmup (see app.ts). */
+  readonly warmToken: string;
+  /** The proxy's forward path has been warmed (or there was nothing to warm). */
+  warmed: boolean;
   inFlight: number;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -64,10 +68,12 @@ function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse):
   plane.inFlight++;
   plane.metrics.inFlight.inc();
   ctx.counted = true;
-  handle(ctx, table).catch((e) => rescue(plane, ctx, table, e));
+  const warm = req.headers['x-outrider-warmup'];
+  if (warm !== undefined && warm === plane.warmToken) ctx.warmup = true;
+  handle(plane, ctx, table).catch((e) => rescue(plane, ctx, table, e));
 }
 
-async function handle(ctx: RequestContext, table: RouteTable): Promise<void> {
+async function handle(plane: DataPlane, ctx: RequestContext, table: RouteTable): Promise<void> {
   const { req } = ctx;
   const cfg = table.config;
   const url = req.url ?? '/';
@@ -88,7 +94,7 @@ async function handle(ctx: RequestContext, table: RouteTable): Promise<void> {
   ctx.traceparent = typeof tp === 'string' ? tp : undefined;
   ctx.tracestate = typeof ts === 'string' ? ts : undefined;
 
-  const route = table.match(req, path);
+  const route = ctx.warmup ? (table.warmRoute(String(req.headers['x-outrider-warmup-backend'])) ?? null) : table.match(req, path);
   if (route === null) throw new OutriderError('no_route', `no route matches ${req.method} ${path}`);
   ctx.route = route;
   if (tracingActive()) {
@@ -102,7 +108,7 @@ async function handle(ctx: RequestContext, table: RouteTable): Promise<void> {
     if (reply.body instanceof Readable) reply.body.destroy();
     throw ctx.signal.reason;
   }
-  writeReply(ctx, table, reply);
+  writeReply(plane, ctx, table, reply);
 }
 
 function hasDotSegment(path: string): boolean {
@@ -143,14 +149,16 @@ function guardBody(ctx: RequestContext, maxBytes: number, timeoutMs: number): vo
   req.once('close', () => clearTimeout(timer));
 }
 
-function writeReply(ctx: RequestContext, table: RouteTable, reply: Reply): void {
+function writeReply(plane: DataPlane, ctx: RequestContext, table: RouteTable, reply: Reply): void {
   const { res } = ctx;
   const headers = reply.headers;
   headers.push(table.config.requestId.header, ctx.id, 'x-outrider-backend', ctx.backend);
   if (ctx.cacheStatus !== null) headers.push('x-outrider-cache', ctx.cacheStatus);
   if (ctx.degraded !== null) headers.push('x-outrider-degraded', ctx.degraded);
   ctx.status = reply.status;
+  if (plane.draining) res.shouldKeepAlive = false;
   res.writeHead(reply.status, headers);
+  ctx.respondedAt = performance.now();
   const body = reply.body;
   if (body === null) {
     res.end();
@@ -194,10 +202,21 @@ function writeError(ctx: RequestContext, table: RouteTable, err: OutriderError):
   if (err.retryAfter !== undefined) headers.push('retry-after', String(err.retryAfter));
   if (ctx.backend !== 'none') headers.push('x-outrider-backend', ctx.backend);
   if (ctx.cacheStatus !== null) headers.push('x-outrider-cache', ctx.cacheStatus);
-  // The unread rest of a refused body would otherwise be parsed as the next request.
-  if (ctx.bodyError !== null || (!ctx.req.complete && hasRequestBody(ctx.req))) headers.push('connection', 'close');
+  // The unread rest of a refused body must never be parsed as the next request. Node reads an
+  // untouched body off the wire after the response and keeps the connection; that is worth it
+  // for a small one (a shed request must not cost its client a reconnect, which under overload
+  // is dearer than the answer). A large, chunked or half-read body closes the connection.
+  if (ctx.bodyError !== null || (!ctx.req.complete && hasRequestBody(ctx.req) && !drainable(ctx.req))) headers.push('connection', 'close');
   res.writeHead(err.status, headers);
   res.end(body);
+  ctx.respondedAt = performance.now();
+}
+
+const DRAIN_MAX_BYTES = 64 * 1024;
+
+function drainable(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined && Number(cl) <= DRAIN_MAX_BYTES && !req.readableDidRead;
 }
 
 function hasRequestBody(req: IncomingMessage): boolean {
@@ -212,8 +231,10 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
     plane.inFlight--;
     plane.metrics.inFlight.dec();
   }
+  // The proxy's own warmup traffic stays out of metrics and access logs.
+  if (ctx.warmup) return;
   const route = ctx.route?.name ?? 'none';
-  ctx.bytesOut = ctx.req.socket.bytesWritten - ctx.socketBytesAtStart;
+  ctx.bytesOut = ctx.socket.bytesWritten - ctx.socketBytesAtStart;
   const status = ctx.res.writableFinished ? (ctx.status || ctx.res.statusCode) : 499;
   const code = ctx.error?.code ?? (status === 499 ? 'client_closed' : '');
   const seconds = (performance.now() - ctx.start) / 1000;
@@ -238,6 +259,9 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
       degraded: ctx.degraded ?? undefined,
       attempts: ctx.attempts > 1 ? ctx.attempts : undefined,
       durationMs: round(seconds * 1000),
+      // Arrival to the response head written: the proxy's own time for a local answer (a shed
+      // 503), without the event-loop turn the end of the exchange waits for.
+      headMs: ctx.respondedAt === 0 ? undefined : round(ctx.respondedAt - ctx.start),
       upstreamMs: ctx.upstreamMs < 0 ? undefined : round(ctx.upstreamMs),
       bytesIn: ctx.bytesIn,
       bytesOut: ctx.bytesOut,
