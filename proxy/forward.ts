@@ -78,10 +78,13 @@ export class Forwarder {
       signal = AbortSignal.any([ctx.signal, attempt.signal]);
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.requestDrop, {
-      clientIp: req.socket.remoteAddress ?? 'unknown',
-      proto: (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
+      clientIp: ctx.socket.remoteAddress ?? 'unknown',
+      proto: (ctx.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
     });
     headers.push(this.idHeader, ctx.id, 'x-timeout-ms', String(Math.max(1, Math.floor(budget))));
+    // A buffered body (replayed, or rewritten by a policy such as the embedding cache) goes with its own length.
+    if (ctx.body !== null && (ctx.body.length > 0 || hasBody(req.headers))) setContentLength(headers, ctx.body.length);
+    if (ctx.upstreamHeaders !== null) headers.push(...ctx.upstreamHeaders);
     const client = ctx.span === null ? null : startClientSpan(ctx.span, `forward ${endpoint.backend}`, {
       'outrider.backend': endpoint.backend, 'server.address': endpoint.origin, 'http.request.method': req.method ?? 'GET',
     });
@@ -99,7 +102,7 @@ export class Forwarder {
       const dispatcher = this.tlsAgents.size === 0 ? this.agent : (this.tlsAgents.get(endpoint.backend)?.agent ?? this.agent);
       const res = await dispatcher.request({
         origin: endpoint.origin,
-        path: req.url ?? '/',
+        path: ctx.upstreamPath ?? req.url ?? '/',
         method: (req.method ?? 'GET') as 'GET',
         headers,
         body: ctx.body ?? (hasBody(req.headers) ? req : null),
@@ -134,10 +137,18 @@ export class Forwarder {
   }
 }
 
+function setContentLength(headers: string[], length: number): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i]!.toLowerCase() === 'content-length') headers.splice(i, 2);
+  }
+  headers.push('content-length', String(length));
+}
+
 function dropSet(idHeader: string): Set<string> {
   // Set by Outrider on every upstream request: a client's own values must not pass through.
   // traceparent/tracestate are dropped only when re-set from a span (see forward()).
-  return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate']);
+  // x-outrider-shadow marks Outrider's shadow copies (policies/shadow): a client cannot forge it.
+  return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate', 'x-outrider-shadow']);
 }
 
 function hasBody(h: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }): boolean {

@@ -9,6 +9,9 @@ export class Persistent {
   get<T>(key: string, fingerprint: string, make: () => T): T {
     const have = this.items.get(key);
     if (have !== undefined && have.fingerprint === fingerprint) return have.value as T;
+    // The replaced object goes first, so that what it reports on leaving (a breaker's gauge)
+    // never lands after what its successor reports on arrival.
+    if (have !== undefined) dispose(have.value);
     const value = make();
     this.items.set(key, { fingerprint, value });
     return value;
@@ -19,8 +22,12 @@ export class Persistent {
     for (const [key, item] of this.items) {
       if (keys.has(key)) continue;
       this.items.delete(key);
-      const v = item.value as { dispose?: () => void } | null;
-      if (v !== null && typeof v === 'object' && typeof v.dispose === 'function') v.dispose();
+      dispose(item.value);
     }
   }
+}
+
+function dispose(value: unknown): void {
+  const v = value as { dispose?: () => void } | null;
+  if (v !== null && typeof v === 'object' && typeof v.dispose === 'function') v.dispose();
 }

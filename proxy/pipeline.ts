@@ -11,6 +11,21 @@ export interface Reply {
 }
 
 export type Handler = (ctx: RequestContext) => Promise<Reply>;
+
+/**
+ * Lets go of a reply that will not be sent (a retried or replaced 5xx). An upstream body is read
+ * to its end when small and prompt (undici's dump), so its keep-alive connection goes back to
+ * the pool; a larger or stalled one is destroyed, closing that connection.
+ */
+export function discardReply(reply: Reply): void {
+  const body = reply.body;
+  if (body === null || Buffer.isBuffer(body)) return;
+  const dump = (body as { dump?: (opts: { limit: number; signal: AbortSignal }) => Promise<void> }).dump;
+  if (typeof dump === 'function') dump.call(body, { limit: 64 * 1024, signal: AbortSignal.timeout(DISCARD_WAIT_MS) }).catch(() => undefined);
+  else body.destroy();
+}
+
+const DISCARD_WAIT_MS = 2_000;
 export type Policy = (next: Handler) => Handler;
 
 /** compose(a, b, c)(h) === a(b(c(h))): the first policy is the outermost layer. */

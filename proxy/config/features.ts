@@ -12,14 +12,4 @@ export interface Gate {
 }
 
 export const GATED: readonly Gate[] = [
-  { path: 'routes[].retry', arrives: 'retries arrive with the resilience policies' },
-  { path: 'routes[].breaker', arrives: 'circuit breakers arrive with the resilience policies' },
-  { path: 'routes[].cache', arrives: 'response caching arrives with the cache policies' },
-  { path: 'routes[].embeddingCache', arrives: 'the embedding cache arrives with the cache policies' },
-  { path: 'routes[].sticky', arrives: 'sticky routing arrives with the traffic-splitting policies' },
-  { path: 'routes[].shadow', arrives: 'shadow traffic arrives with the traffic-splitting policies' },
-  { path: 'routes[].canary', arrives: 'automatic canaries arrive with the traffic-splitting policies' },
-  { path: 'routes[].fallback', arrives: 'fallbacks arrive with the resilience policies' },
-  { path: 'upstreams[].outlier', arrives: 'outlier ejection arrives with the resilience policies' },
-  { path: 'cache.store', value: 'redis', arrives: 'the shared Redis store arrives with the cache policies' },
 ];

@@ -164,12 +164,20 @@ function endpointOrigin(f: Field): string | null {
   return url.origin;
 }
 
+// A response larger than this is streamed through unstored unless `cache.maxEntryBytes` says otherwise.
+const DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024;
+
 function cache(f: Field): CacheConfig {
   const store = f.get('store');
   const redis = f.get('redis');
   if (store.value === 'redis' && !redis.present) store.fail('`store: redis` needs a `redis: { url }` block');
+  const maxBytes = f.get('maxBytes').size();
+  const entry = f.get('maxEntryBytes');
+  const maxEntryBytes = entry.optional((e) => e.size()) ?? Math.min(DEFAULT_MAX_ENTRY_BYTES, Math.floor(maxBytes / 8));
+  if (maxEntryBytes > maxBytes) entry.fail(`maxEntryBytes (${entry.value}) is larger than maxBytes, the whole store`);
   return {
-    maxBytes: f.get('maxBytes').size(),
+    maxBytes,
+    maxEntryBytes,
     store: store.string() as CacheConfig['store'],
     redis: redis.optional((r) => {
       const url = r.get('url');

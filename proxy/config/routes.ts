@@ -1,10 +1,16 @@
 // routes[]: match, deadlines, backends and the policies of each route, with every name a
 // route refers to checked against the runtimes and upstreams.
 
-import type { BackendRef, CanaryConfig, FallbackStep, HeaderMatch, RouteConfig, RouteMatch, ShadowConfig } from './types.ts';
+import type { BackendRef, CanaryConfig, FallbackStep, HeaderMatch, RouteCacheConfig, RouteConfig, RouteMatch, ShadowConfig } from './types.ts';
 import { closest } from './did-you-mean.ts';
 import type { Field } from './field.ts';
 import { lowerEntries, lowerKeys } from './headers.ts';
+
+/** How long expired responses stay for a `cache: stale` fallback when `staleFor` is not given. */
+const DEFAULT_STALE_FOR = 5 * 60_000;
+
+/** The canary's promotion steps (percent of traffic) when `action: promote` gives none. */
+const DEFAULT_PROMOTE_STEPS = [5, 25, 50, 100];
 
 /** Backend names (runtimes and upstreams) a route may refer to. */
 export type BackendNames = ReadonlySet<string>;
@@ -35,15 +41,38 @@ export function normaliseRoute(f: Field, backends: BackendNames): RouteConfig {
       openFor: b.get('openFor').duration(),
       maxConcurrent: b.get('maxConcurrent').number(),
     })),
-    cache: f.get('cache').optional((c) => ({
-      ttl: c.get('ttl').duration(0, { timer: false }),
-      vary: c.get('vary').list().map((v) => v.string().toLowerCase()),
-    })),
+    cache: f.get('cache').optional((c) => routeCache(c, f.get('fallback'))),
     embeddingCache: f.get('embeddingCache').optional((c) => ({ ttl: c.get('ttl').duration(0, { timer: false }) })),
     sticky: f.get('sticky').optional((s) => ({ header: s.get('header').string().toLowerCase() })),
     shadow: f.get('shadow').optional((s) => shadow(s, backends)),
     canary: f.get('canary').optional((c) => canary(c, backends, refs)),
-    fallback: f.get('fallback').list().map((step) => fallbackStep(step, backends)),
+    balance: f.get('balance').string('p2c-ewma') as RouteConfig['balance'],
+    fallback: fallbackSteps(f, backends),
+    maxConcurrent: f.get('maxConcurrent').optional((m) => m.number()),
+  };
+}
+
+function fallbackSteps(route: Field, backends: BackendNames): FallbackStep[] {
+  const steps = route.get('fallback').list();
+  if (!route.get('cache').present) {
+    for (const step of steps) {
+      const stale = step.get('cache');
+      if (stale.present && !step.get('to').present && !step.get('static').present) {
+        stale.fail('`cache: stale` serves stale entries of the route\'s response cache, and this route has none: add `cache: { ttl: ... }` to the route');
+      }
+    }
+  }
+  return steps.map((step) => fallbackStep(step, backends));
+}
+
+function routeCache(c: Field, fallback: Field): RouteCacheConfig {
+  const staleFor = c.get('staleFor');
+  // Expired entries are only worth keeping when a `cache: stale` fallback step can serve them.
+  const servesStale = fallback.list().some((s) => s.get('cache').present);
+  return {
+    ttl: c.get('ttl').duration(0, { timer: false }),
+    vary: c.get('vary').list().map((v) => v.string().toLowerCase()),
+    staleFor: staleFor.present ? staleFor.duration(0, { timer: false }) : servesStale ? DEFAULT_STALE_FOR : 0,
   };
 }
 
@@ -76,6 +105,9 @@ function shadow(f: Field, backends: BackendNames): ShadowConfig {
     to: backendName(f.get('to'), backends),
     percent: f.get('percent').number(),
     compare: f.get('compare').string() as ShadowConfig['compare'],
+    timeout: f.get('timeout').optional((t) => t.duration()),
+    maxInFlight: f.get('maxInFlight').number(64),
+    tolerance: f.get('tolerance').optional((t) => t.number()),
   };
 }
 
@@ -87,14 +119,21 @@ function canary(f: Field, backends: BackendNames, refs: readonly BackendRef[]): 
   } else {
     backendName(at, backends);
   }
+  const window = f.get('window').duration();
+  const action = f.get('action').string() as CanaryConfig['action'];
+  const stepsAt = f.get('steps');
+  let steps = stepsAt.list().map((s) => s.number());
+  if (steps.some((s, i) => i > 0 && s <= steps[i - 1]!)) stepsAt.fail('steps must be increasing weights (percent), e.g. [5, 25, 50, 100]');
+  if (steps.length === 0 && action === 'promote') steps = [...DEFAULT_PROMOTE_STEPS];
   return {
     backend,
-    window: f.get('window').duration(),
+    window,
     minRequests: f.get('minRequests').number(),
     maxErrorRateDelta: f.get('maxErrorRateDelta').number(),
     maxP99Ratio: f.get('maxP99Ratio').number(),
-    action: f.get('action').string() as CanaryConfig['action'],
-    steps: f.get('steps').list().map((s) => s.number()),
+    action,
+    steps,
+    stepEvery: f.get('stepEvery').optional((s) => s.duration()) ?? window,
   };
 }
 

@@ -34,7 +34,7 @@ hint(defs.headerName, 'expected an HTTP header name (letters, digits and !#$%&\'
 hint(defs.method, 'expected an HTTP method such as GET or POST');
 hint(defs.device, 'expected `cpu`, `cuda` or `cuda:N`');
 hint(defs.headerMatchValue, 'expected a string (the exact value) or `true` (present with any value)');
-hint(defs.retryCondition, 'expected `connect`, `reset`, `timeout` or an HTTP status from 400 to 599');
+hint(defs.retryCondition, 'expected `connect`, `reset`, `timeout` or an HTTP status from 500 to 599 (a 4xx is the client\'s own error and is never retried)');
 hint(sub(defs.processRuntime, 'properties', 'env', 'propertyNames'), 'expected an environment variable name (letters, digits and _, not starting with a digit)');
 hint(sub(defs.upstream, 'properties', 'endpoints', 'items'), 'expected an http:// or https:// origin such as "http://10.0.0.7:8000"');
 hint(sub(schema, 'properties', 'cache', 'properties', 'redis', 'properties', 'url'), 'expected a redis:// or rediss:// URL');

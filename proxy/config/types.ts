@@ -142,13 +142,17 @@ export interface BreakerConfig {
 
 export interface RouteCacheConfig {
   readonly ttl: Ms;
-  readonly vary: readonly string[];
+  readonly vary: readonly string[];     // lower-cased request header names
+  readonly staleFor: Ms;            // kept this long after ttl for the `cache: stale` fallback; default 5 m with such a fallback, else 0
 }
 
 export interface ShadowConfig {
   readonly to: string;
   readonly percent: number;
   readonly compare: 'argmax' | 'max-abs-diff' | 'cosine' | 'exact';
+  readonly timeout: Ms | null;      // null: the primary's remaining budget
+  readonly maxInFlight: number;     // shadows in flight per route before copies are dropped; default 64
+  readonly tolerance: number | null; // divergence still counted a match; null: the compare kind's default
 }
 
 export interface CanaryConfig {
@@ -158,7 +162,8 @@ export interface CanaryConfig {
   readonly maxErrorRateDelta: number;
   readonly maxP99Ratio: number;
   readonly action: 'rollback' | 'promote';
-  readonly steps: readonly number[];
+  readonly steps: readonly number[];  // increasing; promote without steps gets [5, 25, 50, 100]
+  readonly stepEvery: Ms;           // promotion interval; default `window`
 }
 
 export type FallbackStep =
@@ -179,11 +184,14 @@ export interface RouteConfig {
   readonly sticky: { readonly header: string } | null;
   readonly shadow: ShadowConfig | null;
   readonly canary: CanaryConfig | null;
+  readonly balance: 'p2c-ewma' | 'round-robin';  // endpoint picking within a backend; default p2c-ewma
   readonly fallback: readonly FallbackStep[];
+  readonly maxConcurrent: number | null;  // requests in flight on the route before shedding; null = no limit of its own
 }
 
 export interface CacheConfig {
   readonly maxBytes: Bytes;
+  readonly maxEntryBytes: Bytes;    // larger responses stream through unstored; default min(1 MiB, maxBytes / 8)
   readonly store: 'memory' | 'redis';
   readonly redis: { readonly url: string; readonly prefix: string } | null;
 }

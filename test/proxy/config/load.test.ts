@@ -76,7 +76,7 @@ test('the SPEC example normalises to the expected config', async (t) => {
     version: 1,
     file: join(dir, 'outrider.yaml'),
     dir,
-    listen: { data: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, admin: { kind: 'tcp', host: '127.0.0.1', port: 9901 } },
+    listen: { data: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, admin: { kind: 'tcp', host: '127.0.0.1', port: 9901 }, tls: null },
     limits: { maxHeaderBytes: 16384, maxBodyBytes: 8388608, maxInFlight: 1024, headersTimeout: 10_000, bodyTimeout: 30_000, drainTimeout: 20_000 },
     requestId: { header: 'x-request-id', trustIncoming: true },
     runtimes: [
@@ -95,20 +95,20 @@ test('the SPEC example normalises to the expected config', async (t) => {
         restart: { minBackoff: 500, maxBackoff: 30_000 }, stopGrace: 5_000,
       },
     ],
-    upstreams: [{ name: 'legacy', endpoints: ['http://10.0.0.7:8000', 'http://10.0.0.8:8000'], outlier: null }],
+    upstreams: [{ name: 'legacy', endpoints: ['http://10.0.0.7:8000', 'http://10.0.0.8:8000'], outlier: null, tls: null }],
     routes: [
       {
         name: 'classify', match: { path: '/v2/models/classifier/', prefix: true, methods: ['POST'], headers: [] },
         timeout: 300, attemptTimeout: 200, backends: [{ to: 'mlp', weight: 90 }, { to: 'legacy', weight: 10 }],
-        retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null, shadow: null, canary: null, fallback: [],
+        retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null, shadow: null, canary: null, balance: 'p2c-ewma', fallback: [], maxConcurrent: null,
       },
       {
         name: 'embeddings', match: { path: '/v1/embeddings', prefix: false, methods: null, headers: [] },
         timeout: 60_000, attemptTimeout: null, backends: [{ to: 'big-model', weight: 1 }],
-        retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null, shadow: null, canary: null, fallback: [],
+        retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null, shadow: null, canary: null, balance: 'p2c-ewma', fallback: [], maxConcurrent: null,
       },
     ],
-    cache: { maxBytes: 128 * 2 ** 20, store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'outrider:' } },
+    cache: { maxBytes: 128 * 2 ** 20, maxEntryBytes: 2 ** 20, store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'outrider:' } },
     telemetry: { tracing: true, accessLog: true, logLevel: 'info' },
   });
   const p = c.runtimes[1]!;
@@ -127,10 +127,10 @@ runtimes:
 routes:
   - { name: r, match: { path: / , prefix: true }, backends: [ { to: m } ] }
 `, join(dir, 'outrider.yaml'), {}));
-  assert.deepEqual(c.listen, { data: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, admin: { kind: 'tcp', host: '127.0.0.1', port: 9901 } });
+  assert.deepEqual(c.listen, { data: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, admin: { kind: 'tcp', host: '127.0.0.1', port: 9901 }, tls: null });
   assert.deepEqual(c.limits, { maxHeaderBytes: 16 * 1024, maxBodyBytes: 8 * 2 ** 20, maxInFlight: 1024, headersTimeout: 10_000, bodyTimeout: 30_000, drainTimeout: 20_000 });
   assert.deepEqual(c.requestId, { header: 'x-request-id', trustIncoming: true });
-  assert.deepEqual(c.cache, { maxBytes: 128 * 2 ** 20, store: 'memory', redis: null });
+  assert.deepEqual(c.cache, { maxBytes: 128 * 2 ** 20, maxEntryBytes: 2 ** 20, store: 'memory', redis: null });
   assert.deepEqual(c.telemetry, { tracing: false, accessLog: true, logLevel: 'info' });
   assert.deepEqual(c.upstreams, []);
 
@@ -263,7 +263,7 @@ test('listen addresses: IPv6, port 0 on both ports, unix sockets', async (t) => 
   assert.deepEqual(config(await load('[::1]:8080', '127.0.0.1:0')).listen.data, { kind: 'tcp', host: '::1', port: 8080 });
   assert.ok((await load('127.0.0.1:0', '127.0.0.1:0')).ok, 'two port-0 listeners never collide');
   assert.deepEqual(config(await load('unix:/tmp/o.sock', 'localhost:9901')).listen, {
-    data: { kind: 'unix', path: '/tmp/o.sock' }, admin: { kind: 'tcp', host: 'localhost', port: 9901 },
+    data: { kind: 'unix', path: '/tmp/o.sock' }, admin: { kind: 'tcp', host: 'localhost', port: 9901 }, tls: null,
   });
   assert.equal((await load('127.0.0.1:8080', '127.0.0.1:8080')).ok, false);
   assert.equal((await load('0.0.0.0:8080', '127.0.0.1:8080')).ok, false);
@@ -340,10 +340,11 @@ cache:
   const [r, d] = c.routes;
   assert.deepEqual(r?.retry, { attempts: 2, on: ['connect', 'reset', 503], budget: 20 });
   assert.deepEqual(r?.breaker, { failureRate: 50, minRequests: 20, window: 10_000, openFor: 5_000, maxConcurrent: 256 });
-  assert.deepEqual(r?.cache, { ttl: 60_000, vary: ['x-tenant'] });
+  assert.deepEqual(r?.cache, { ttl: 60_000, vary: ['x-tenant'], staleFor: 300_000 });
   assert.deepEqual(r?.sticky, { header: 'x-user-id' });
-  assert.deepEqual(r?.shadow, { to: 'mlp-candidate', percent: 20, compare: 'argmax' });
-  assert.deepEqual(r?.canary, { backend: 'mlp-next', window: 30_000, minRequests: 50, maxErrorRateDelta: 1, maxP99Ratio: 1.5, action: 'rollback', steps: [] });
+  assert.deepEqual(r?.shadow, { to: 'mlp-candidate', percent: 20, compare: 'argmax', timeout: null, maxInFlight: 64, tolerance: null });
+  assert.deepEqual(r?.canary, { backend: 'mlp-next', window: 30_000, minRequests: 50, maxErrorRateDelta: 1, maxP99Ratio: 1.5, action: 'rollback', steps: [], stepEvery: 30_000 });
+  assert.equal(r?.balance, 'p2c-ewma');
   assert.deepEqual(r?.fallback, [
     { kind: 'stale-cache' },
     { kind: 'backend', to: 'mlp-small' },
@@ -354,9 +355,9 @@ cache:
   assert.deepEqual(d?.retry, { attempts: 2, on: ['connect', 'reset', 503], budget: 20 });
   assert.deepEqual(d?.breaker, { failureRate: 50, minRequests: 20, window: 10_000, openFor: 5_000, maxConcurrent: 256 });
   assert.deepEqual(d?.embeddingCache, { ttl: 86_400_000 });
-  assert.deepEqual(d?.shadow, { to: 'mlp', percent: 100, compare: 'max-abs-diff' });
-  assert.deepEqual(d?.canary, { backend: 'legacy', window: 30_000, minRequests: 50, maxErrorRateDelta: 1, maxP99Ratio: 1.5, action: 'rollback', steps: [] });
-  assert.deepEqual(c.cache, { maxBytes: 128 * 2 ** 20, store: 'redis', redis: { url: 'redis://:pw@127.0.0.1:6379', prefix: 'outrider:' } });
+  assert.deepEqual(d?.shadow, { to: 'mlp', percent: 100, compare: 'max-abs-diff', timeout: null, maxInFlight: 64, tolerance: null });
+  assert.deepEqual(d?.canary, { backend: 'legacy', window: 30_000, minRequests: 50, maxErrorRateDelta: 1, maxP99Ratio: 1.5, action: 'rollback', steps: [], stepEvery: 30_000 });
+  assert.deepEqual(c.cache, { maxBytes: 128 * 2 ** 20, maxEntryBytes: 2 ** 20, store: 'redis', redis: { url: 'redis://:pw@127.0.0.1:6379', prefix: 'outrider:' } });
 });
 
 test('x- keys hold YAML anchors that entries merge with <<', async (t) => {

@@ -1,0 +1,49 @@
+// Cache metrics (SPEC §6): outrider_cache_requests_total{route,result} from the policies'
+// result events, outrider_cache_bytes read from the store in use when scraped, and, beyond
+// the SPEC, entries held and per-item results of the embedding cache.
+import { Counter, Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { PolicyEvents } from '../events.ts';
+import type { CacheStore } from '../cache/store.ts';
+import { STORE_EVENT } from '../cache/shared.ts';
+import { ITEMS_EVENT } from '../../policies/embedding-cache/stats.ts';
+import { RESULT_EVENT } from '../../policies/cache/stats.ts';
+
+export function attachCache(registry: Registry, events: PolicyEvents): void {
+  let store: CacheStore | null = null;
+  events.on(STORE_EVENT, (s: CacheStore) => { store = s; });
+  new Gauge({
+    name: 'outrider_cache_bytes', help: 'Bytes held by the response and embedding caches in this process (bounded by cache.maxBytes).',
+    registers: [registry],
+    collect() { this.set(store?.bytes ?? 0); },
+  });
+  new Gauge({
+    name: 'outrider_cache_entries', help: 'Entries held by the caches in this process.',
+    registers: [registry],
+    collect() { this.set(store?.entries ?? 0); },
+  });
+  const requests = new Counter({
+    name: 'outrider_cache_requests_total', help: 'Requests of cached routes, by result (hit, miss, coalesced, stale, partial, bypass).',
+    labelNames: ['route', 'result'] as const, registers: [registry],
+  });
+  const items = new Counter({
+    name: 'outrider_embedding_cache_items_total', help: 'Embedding inputs (or KServe rows) of embedding-cached routes, by result (hit, miss).',
+    labelNames: ['route', 'result'] as const, registers: [registry],
+  });
+  // Label children are looked up once per (route, result), not per request.
+  const children = new Map<string, { inc(n?: number): void }>();
+  const child = (c: Counter<'route' | 'result'>, kind: string, route: string, result: string) => {
+    const k = `${kind}\u0000${route}\u0000${result}`;
+    let ch = children.get(k);
+    if (ch === undefined) {
+      ch = c.labels(route, result);
+      children.set(k, ch);
+    }
+    return ch;
+  };
+  events.on(RESULT_EVENT, (route: string, result: string) => child(requests, 'r', route, result).inc());
+  events.on(ITEMS_EVENT, (route: string, hits: number, misses: number) => {
+    if (hits > 0) child(items, 'i', route, 'hit').inc(hits);
+    if (misses > 0) child(items, 'i', route, 'miss').inc(misses);
+  });
+}
