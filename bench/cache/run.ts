@@ -18,7 +18,7 @@ import { INFER_PATH, REQUEST_BODY } from '../overhead/payload.ts';
 import { REPO_ROOT } from '../overhead/outrider.ts';
 import { Processes, portLine, rssBytes, waitForLine } from '../overhead/processes.ts';
 import type { Child } from '../overhead/processes.ts';
-import { ITEM_COST_MS, SLOW_MS } from './upstream.ts';
+import { ITEM_COST_MS, SLOW_MS } from './params.ts';
 
 const MiB = 1024 * 1024;
 const MAX_BYTES = 32 * MiB;

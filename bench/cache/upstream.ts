@@ -6,10 +6,7 @@
 //   POST /reset                   zeroes the counters
 import http from 'node:http';
 import { announcePort, exitOnSignals } from '../overhead/child-entry.ts';
-
-export const SLOW_MS = 50;
-export const ITEM_COST_MS = 2;
-export const DIMENSIONS = 128;
+import { DIMENSIONS, ITEM_COST_MS, SLOW_MS } from './params.ts';
 
 const ANSWER = Buffer.from('{"model_name":"bench","outputs":[{"name":"y","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
 let calls: Record<string, number> = {};
