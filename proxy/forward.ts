@@ -16,8 +16,6 @@ import type { EndpointPicker } from './balance.ts';
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'ENOENT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
-// Headers the response to the client gets from Outrider itself, never from upstream.
-const RESPONSE_DROP = new Set(['x-outrider-backend']);
 
 export interface ForwarderOptions {
   readonly requestIdHeader: string;
@@ -38,11 +36,14 @@ export class Forwarder {
   private tlsAgents = new Map<string, { readonly fingerprint: string; readonly agent: Agent }>();
   private idHeader: string;
   private requestDrop: Set<string>;
+  /** Headers the client's response gets from Outrider itself, never from upstream (runtimes echo the request id). */
+  private responseDrop: Set<string>;
 
   constructor(opts: ForwarderOptions) {
     this.metrics = opts.metrics;
     this.idHeader = opts.requestIdHeader;
     this.requestDrop = dropSet(opts.requestIdHeader);
+    this.responseDrop = new Set(['x-outrider-backend', opts.requestIdHeader]);
     this.configure(opts.requestIdHeader, opts.upstreams);
   }
 
@@ -50,6 +51,7 @@ export class Forwarder {
   configure(requestIdHeader: string, upstreams: readonly UpstreamConfig[]): void {
     this.idHeader = requestIdHeader;
     this.requestDrop = dropSet(requestIdHeader);
+    this.responseDrop = new Set(['x-outrider-backend', requestIdHeader]);
     const next = new Map<string, { readonly fingerprint: string; readonly agent: Agent }>();
     for (const u of upstreams) {
       if (u.tls === null) continue;
@@ -115,7 +117,7 @@ export class Forwarder {
       if (client !== null) endSpan(client.span, res.statusCode, null);
       return {
         status: res.statusCode,
-        headers: downstreamResponseHeaders(res.headers, RESPONSE_DROP),
+        headers: downstreamResponseHeaders(res.headers, this.responseDrop),
         body: res.body,
       };
     } catch (e) {

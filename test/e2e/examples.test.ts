@@ -36,6 +36,7 @@ test('npm start: examples/outrider.yaml serves KServe v2 and OpenAI embeddings f
   });
   assert.equal(infer.statusCode, 200);
   assert.equal(infer.headers['x-outrider-backend'], 'mlp');
+  assert.equal(typeof infer.headers['x-request-id'], 'string', 'one x-request-id, not the runtime\'s echo as well');
   const out = await infer.body.json() as { outputs: { name: string; shape: number[]; data: number[] }[] };
   assert.equal(out.outputs[0]!.name, 'logits');
   assert.deepEqual(out.outputs[0]!.shape, [1, 10]);
