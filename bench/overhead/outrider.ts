@@ -62,7 +62,8 @@ export async function startOutrider(processes: Processes, o: StartOutrider): Pro
   return { child, data: `http://${data}`, admin: `http://${admin}`, config, log };
 }
 
-async function waitForListening(child: Child, log: string, timeoutMs: number): Promise<{ data: string; admin: string }> {
+/** Reads Outrider's log file until its `listening` line names the bound addresses. */
+export async function waitForListening(child: Child, log: string, timeoutMs: number): Promise<{ data: string; admin: string }> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     for (const line of readFileSync(log, 'utf8').split('\n')) {

@@ -3,11 +3,11 @@
 // affinity), its log written to a file. Plus what the scenarios read from its admin port.
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Child, Processes } from '../overhead/processes.ts';
+import { REPO_ROOT, waitForListening } from '../overhead/outrider.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { REPO_ROOT };
 const CLI = join(REPO_ROOT, 'proxy', 'cli.ts');
 const ADMIN_TIMEOUT_MS = 5_000;
 
@@ -93,20 +93,6 @@ export async function startOutrider(processes: Processes, s: OutriderSetup, cpu:
     await processes.stop(child, 1_000);
     throw e;
   }
-}
-
-async function waitForListening(child: Child, log: string, timeoutMs: number): Promise<{ data: string; admin: string }> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    for (const line of readFileSync(log, 'utf8').split('\n')) {
-      if (!line.includes('"listening"')) continue;
-      const entry = JSON.parse(line) as { msg?: string; data?: string; admin?: string };
-      if (entry.msg === 'listening' && entry.data !== undefined && entry.admin !== undefined) return { data: entry.data, admin: entry.admin };
-    }
-    if (!child.running) throw new Error(child.describeExit());
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`outrider logged no "listening" line within ${timeoutMs} ms (log: ${log})`);
 }
 
 /**
