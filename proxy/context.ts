@@ -21,6 +21,8 @@ export class RequestContext {
   readonly socket: Socket;
   /** performance.now() at arrival. */
   readonly start: number;
+  /** The request target without its query string (the query can carry secrets: never logged). */
+  readonly path: string;
   readonly controller = new AbortController();
   route: Route | null = null;
   /** The backend (runtime or upstream name) the current attempt goes to; set by the split, a fallback or a shadow. */
@@ -86,6 +88,9 @@ export class RequestContext {
     this.res = res;
     this.socket = req.socket;
     this.start = start;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
   }
 
   get signal(): AbortSignal {

@@ -76,9 +76,7 @@ function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse):
 async function handle(plane: DataPlane, ctx: RequestContext, table: RouteTable): Promise<void> {
   const { req } = ctx;
   const cfg = table.config;
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  const path = ctx.path;
   if (path.charCodeAt(0) !== 47 /* / */ || hasDotSegment(path)) {
     throw new OutriderError('invalid_request', 'the request target must be an absolute path without dot segments');
   }
@@ -238,12 +236,10 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
   const status = ctx.res.writableFinished ? (ctx.status || ctx.res.statusCode) : 499;
   const code = ctx.error?.code ?? (status === 499 ? 'client_closed' : '');
   const seconds = (performance.now() - ctx.start) / 1000;
-  plane.metrics.record({ route, backend: ctx.backend, status, code, seconds });
+  plane.metrics.record(route, ctx.backend, status, code, seconds);
   if (ctx.span !== null) endSpan(ctx.span, status, code === '' ? null : code);
   if (plane.table.config.telemetry.accessLog) {
     const req = ctx.req;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
     plane.log.info({
       requestId: ctx.id,
       route,
@@ -251,7 +247,7 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
       endpoint: ctx.endpoint,
       method: req.method,
       // The query string can carry secrets: only the path is logged.
-      path: q === -1 ? url : url.slice(0, q),
+      path: ctx.path,
       status,
       code: code === '' ? undefined : code,
       detail: ctx.error?.detail,
@@ -286,7 +282,7 @@ function onClientError(plane: DataPlane, err: NodeJS.ErrnoException, socket: Soc
   const e = overflow
     ? new OutriderError('headers_too_large', `the request head exceeds ${plane.table.config.limits.maxHeaderBytes} bytes`)
     : new OutriderError('invalid_request', 'malformed HTTP request');
-  plane.metrics.record({ route: 'none', backend: 'none', status: e.status, code: e.code, seconds: 0 });
+  plane.metrics.record('none', 'none', e.status, e.code, 0);
   const id = newRequestId();
   const body = errorBody(e, id);
   socket.end(

@@ -72,9 +72,7 @@ export function embeddingCachePolicy(b: RouteBuild): Policy | null {
 
   return (next) => async (ctx) => {
     ctx.cacheStatus = 'miss';
-    const url = ctx.req.url ?? '/';
-    const q = url.indexOf('?');
-    const protocol = ctx.req.method === 'POST' ? protocolFor(q === -1 ? url : url.slice(0, q)) : null;
+    const protocol = ctx.req.method === 'POST' ? protocolFor(ctx.path) : null;
     const mode = requestMode(ctx.req.headers);
     if (protocol === null || mode === 'bypass') {
       stats.requests.record('bypass');

@@ -5,12 +5,10 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export interface RequestRecord {
-  readonly route: string;
-  readonly backend: string;
-  readonly status: number;
-  readonly code: string;       // error code, '' on success
-  readonly seconds: number;
+interface RouteBackendChildren {
+  readonly duration: { observe(v: number): void };
+  readonly statuses: Map<number, { inc(): void }>;
+  readonly errors: Map<string, { inc(): void }>;
 }
 
 export class Metrics {
@@ -55,27 +53,26 @@ export class Metrics {
     labelNames: ['runtime'] as const, registers: [this.registry],
   });
 
-  // Label children are looked up once per label set, not per request.
-  private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+  // Label children are looked up once per label set, not per request, through nested maps
+  // (route -> backend) so the hot path builds no key strings or record objects.
+  private readonly children = new Map<string, Map<string, RouteBackendChildren>>();
   private readonly upstreamChildren = new Map<string, { observe(v: number): void }>();
 
-  record(r: RequestRecord): void {
-    const key = `${r.route}\0${r.backend}\0${r.status}`;
-    let c = this.requestChildren.get(key);
-    if (c === undefined) {
-      c = this.requests.labels(r.route, r.backend, String(r.status));
-      this.requestChildren.set(key, c);
+  /** One answered request: `code` is the error code, '' on success. */
+  record(route: string, backend: string, status: number, code: string, seconds: number): void {
+    let byBackend = this.children.get(route);
+    if (byBackend === undefined) this.children.set(route, byBackend = new Map());
+    let c = byBackend.get(backend);
+    if (c === undefined) byBackend.set(backend, c = { duration: this.duration.labels(route, backend), statuses: new Map(), errors: new Map() });
+    let counter = c.statuses.get(status);
+    if (counter === undefined) c.statuses.set(status, counter = this.requests.labels(route, backend, String(status)));
+    counter.inc();
+    c.duration.observe(seconds);
+    if (code !== '') {
+      let e = c.errors.get(code);
+      if (e === undefined) c.errors.set(code, e = this.errors.labels(route, code));
+      e.inc();
     }
-    c.inc();
-    const dkey = `${r.route}\0${r.backend}`;
-    let d = this.durationChildren.get(dkey);
-    if (d === undefined) {
-      d = this.duration.labels(r.route, r.backend);
-      this.durationChildren.set(dkey, d);
-    }
-    d.observe(r.seconds);
-    if (r.code !== '') this.errors.labels(r.route, r.code).inc();
   }
 
   upstreamAttempt(backend: string, seconds: number): void {
