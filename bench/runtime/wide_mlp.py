@@ -13,51 +13,29 @@ give the same bytes. Run with the Debian interpreter, which has onnx and numpy.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-IN_DIM = 64
-CLASSES = 10
-OPSET = 17
-IR_VERSION = 8  # as scripts/gen_models.py: the IR version that goes with opset 17
+# The graph itself is the bundled models' (scripts/gen_models.py): only the widths and the
+# weights' scale differ, so a change to how models are written reaches both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from gen_models import CLASSES, IN_DIM, build_mlp  # noqa: E402
 
 
 def build(hidden):
     rng = np.random.default_rng(20261123)
     dims = [IN_DIM, *hidden, CLASSES]
-    nodes, inits = [], []
-    prev = "input"
-    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+    layers = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
         # float32 straight from the generator: a float64 draw of the widest layers would need
         # twice the memory for nothing.
         w = rng.standard_normal((fan_in, fan_out), dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
-        b = (rng.standard_normal(fan_out, dtype=np.float32) * np.float32(0.05))
-        wn, bn = f"fc{i}.weight", f"fc{i}.bias"
-        inits += [numpy_helper.from_array(w, wn), numpy_helper.from_array(b, bn)]
-        last = i == len(dims) - 2
-        out = "logits" if last else f"fc{i}.out"
-        nodes.append(helper.make_node("Gemm", [prev, wn, bn], [out], name=f"fc{i}"))
-        if not last:
-            nodes.append(helper.make_node("Relu", [out], [f"relu{i}.out"], name=f"relu{i}"))
-            out = f"relu{i}.out"
-        prev = out
-    graph = helper.make_graph(
-        nodes,
-        "wide_mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", IN_DIM])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])],
-        initializer=inits,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="outrider/bench/runtime/wide_mlp.py",
-        doc_string=f"Outrider batching benchmark model: {'-'.join(map(str, dims))} Relu MLP (memory-bound at batch 1)",
-    )
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
+        b = rng.standard_normal(fan_out, dtype=np.float32) * np.float32(0.05)
+        layers.append((w, b))
+    doc = f"Outrider batching benchmark model: {'-'.join(map(str, dims))} Relu MLP (memory-bound at batch 1)"
+    model = build_mlp("wide_mlp", layers, doc, {"outrider.bench": "batching"})
     return model, sum(a * b for a, b in zip(dims[:-1], dims[1:]))
 
 
