@@ -3,11 +3,11 @@
 // one-minute 50% failure window that measures the retry budget itself (the issue's bar: never
 // more than 1 percentage point over the configured budget).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { INFER_BODY, INFER_HEADERS, startModelServer } from '../fixtures/model-server.ts';
-import { startInjector } from '../injector/client.ts';
+import { INFER_BODY, INFER_HEADERS } from '../fixtures/model-server.ts';
 import type { Injector } from '../injector/client.ts';
 import { startLoad } from '../load.ts';
-import { header, launch, metric, poll, scrape } from '../outrider.ts';
+import { metric, poll, scrape } from '../outrider.ts';
+import { behindInjector } from './behind-injector.ts';
 import type { Running } from '../outrider.ts';
 import { countBy, formatCounts, isOk, maxOf, ms, outcome, pct, sentBetween } from '../samples.ts';
 import { checkNoHang } from '../checks.ts';
@@ -18,22 +18,13 @@ const BUDGET = 20;
 /** The retry policy's sliding window (policies/retry/config.ts RETRY_TUNING.windowMs). */
 const BUDGET_WINDOW_MS = 2_000;
 
-async function setUp(r: ScenarioRun, routeExtra: string): Promise<{ o: Running; inj: Injector }> {
-  const up = await startModelServer({ inferMs: 2 });
-  r.defer(() => up.stop());
-  const inj = await startInjector(up.origin);
-  r.defer(() => inj.stop());
-  const o = await launch(r, `${header()}
-upstreams:
-  - { name: model, endpoints: [${inj.origin}] }
-routes:
-  - name: infer
+function setUp(r: ScenarioRun, routeExtra: string): Promise<{ o: Running; inj: Injector }> {
+  return behindInjector(r, `  - name: infer
     match: { path: /v2/models/, prefix: true }
     timeout: ${TIMEOUT_MS}ms
     backends: [ { to: model } ]
     retry: { attempts: 2, on: [503], budget: ${BUDGET} }
 ${routeExtra}`);
-  return { o, inj };
 }
 
 async function counters(o: Running): Promise<{ retries: number; requests: number }> {

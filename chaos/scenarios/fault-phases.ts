@@ -1,13 +1,13 @@
 // Shared by the scenarios that put the injector between Outrider and a healthy upstream and
 // step through network-level faults: one load phase per fault, each judged against what the
 // injector says it did, then a clean phase to show the connection pool is healthy again.
-import { INFER_BODY, INFER_HEADERS, startModelServer } from '../fixtures/model-server.ts';
-import { startInjector } from '../injector/client.ts';
+import { INFER_BODY, INFER_HEADERS } from '../fixtures/model-server.ts';
 import type { FaultRequest } from '../injector/client.ts';
 import { alive } from '../injector/process.ts';
 import { startLoad } from '../load.ts';
 import type { Sample } from '../load.ts';
-import { header, healthz, launch, poll } from '../outrider.ts';
+import { healthz, poll } from '../outrider.ts';
+import { behindInjector } from './behind-injector.ts';
 import { countBy, formatCounts, isOk, maxOf, ms, outcome } from '../samples.ts';
 import { checkNoHang } from '../checks.ts';
 import type { ScenarioRun } from '../scenario.ts';
@@ -51,15 +51,7 @@ export async function runFaultPhases(r: ScenarioRun, phases: readonly Phase[]): 
   // 60 per phase at the least: with p = 0.5, under a quarter faulted is a 4-sigma event.
   const rate = 60;
   const phaseMs = r.short ? 1_000 : 2_000;
-  const up = await startModelServer({ inferMs: 2 });
-  r.defer(() => up.stop());
-  const inj = await startInjector(up.origin);
-  r.defer(() => inj.stop());
-  const o = await launch(r, `${header()}
-upstreams:
-  - { name: model, endpoints: [${inj.origin}] }
-routes:
-  - { name: infer, match: { path: /v2/models/, prefix: true }, timeout: ${TIMEOUT_MS}ms, backends: [ { to: model } ] }
+  const { o, inj } = await behindInjector(r, `  - { name: infer, match: { path: /v2/models/, prefix: true }, timeout: ${TIMEOUT_MS}ms, backends: [ { to: model } ] }
 `);
   const pid = o.proc.pid!;
   const health = poll(r, 100, () => healthz(o.admin));

@@ -1,10 +1,10 @@
 // An upstream that accepts and reads requests but never answers half of them (no policy configured): each such request must end at its deadline with 504, the rest must be
 // unaffected, and Outrider must not keep the abandoned exchanges open.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { INFER_BODY, INFER_HEADERS, startModelServer } from '../fixtures/model-server.ts';
-import { startInjector } from '../injector/client.ts';
+import { INFER_BODY, INFER_HEADERS } from '../fixtures/model-server.ts';
 import { startLoad } from '../load.ts';
-import { header, launch, proxySide, proxyTimes } from '../outrider.ts';
+import { proxySide, proxyTimes } from '../outrider.ts';
+import { behindInjector } from './behind-injector.ts';
 import { countBy, formatCounts, isOk, maxOf, ms, outcome, percentile } from '../samples.ts';
 import type { Scenario } from '../scenario.ts';
 
@@ -23,15 +23,7 @@ export const stall: Scenario = {
   needs: [],
   timeoutMs: 60_000,
   async run(r) {
-    const up = await startModelServer({ inferMs: 2 });
-    r.defer(() => up.stop());
-    const inj = await startInjector(up.origin);
-    r.defer(() => inj.stop());
-    const o = await launch(r, `${header()}
-upstreams:
-  - { name: model, endpoints: [${inj.origin}] }
-routes:
-  - { name: infer, match: { path: /v2/models/, prefix: true }, timeout: ${TIMEOUT_MS}ms, backends: [ { to: model } ] }
+    const { o, inj } = await behindInjector(r, `  - { name: infer, match: { path: /v2/models/, prefix: true }, timeout: ${TIMEOUT_MS}ms, backends: [ { to: model } ] }
 `);
     const load = (durationMs: number) => startLoad({
       origin: o.data, path: '/v2/models/m/infer', method: 'POST', body: INFER_BODY, headers: INFER_HEADERS,
