@@ -52,6 +52,7 @@ async function onnx(f: Field, dir: string): Promise<OnnxRuntimeConfig> {
     devices: devices(f.get('devices')),
     cpuFallback: f.get('cpuFallback').boolean(),
     threads: f.get('threads').number(),
+    inference: f.get('inference').string() as OnnxRuntimeConfig['inference'],
     batching: batching.present
       ? {
           maxBatchSize: batching.get('maxBatchSize').number(),

@@ -60,6 +60,7 @@ export interface OnnxRuntimeConfig {
   readonly devices: readonly string[];  // replica i gets CUDA_VISIBLE_DEVICES=devices[i % len] when non-empty
   readonly cpuFallback: boolean;    // default false: cuda unavailable is a start error
   readonly threads: number;         // default 1
+  readonly inference: 'auto' | 'thread' | 'inline';   // where session.run executes, default auto (runtime/onnx/inline-session.ts)
   readonly batching: BatchingConfig;
   readonly warmup: { readonly iterations: number; readonly sample: string | null };  // default 20 iterations; sample: absolute path
   readonly restart: RestartConfig;

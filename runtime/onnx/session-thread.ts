@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { FromThread, ThreadInit, ToThread, WireTensor } from './session-wire.ts';
+import { sessionOptions } from './session-options.ts';
 
 const init = workerData as ThreadInit;
 const port = parentPort!;
@@ -18,21 +19,12 @@ function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-function options(device: 'cpu' | 'cuda'): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId: init.deviceId }] : ['cpu'],
-    intraOpNumThreads: init.threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  };
-}
-
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
 
 async function open(): Promise<{ session: ort.InferenceSession; provider: 'cpu' | 'cuda'; warning: string | null } | null> {
   if (init.device === 'cpu') {
     try {
-      return { session: await ort.InferenceSession.create(init.model, options('cpu')), provider: 'cpu', warning: null };
+      return { session: await ort.InferenceSession.create(init.model, sessionOptions('cpu', init.deviceId, init.threads)), provider: 'cpu', warning: null };
     } catch (e) {
       post({ type: 'failed', message: `cannot load model ${init.model}: ${message(e)}` });
       return null;
@@ -40,7 +32,7 @@ async function open(): Promise<{ session: ort.InferenceSession; provider: 'cpu' 
   }
   let cudaError: string;
   try {
-    return { session: await ort.InferenceSession.create(init.model, options('cuda')), provider: 'cuda', warning: null };
+    return { session: await ort.InferenceSession.create(init.model, sessionOptions('cuda', init.deviceId, init.threads)), provider: 'cuda', warning: null };
   } catch (e) {
     cudaError = message(e);
   }
@@ -48,7 +40,7 @@ async function open(): Promise<{ session: ort.InferenceSession; provider: 'cpu' 
   // deserves "set cpuFallback".
   let cpu: ort.InferenceSession;
   try {
-    cpu = await ort.InferenceSession.create(init.model, options('cpu'));
+    cpu = await ort.InferenceSession.create(init.model, sessionOptions('cpu', init.deviceId, init.threads));
   } catch (e) {
     post({ type: 'failed', message: `cannot load model ${init.model}: ${message(e)}` });
     return null;

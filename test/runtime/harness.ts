@@ -45,6 +45,7 @@ export function onnxRuntime(name: string, mode: 'ok' | 'fatal' | 'stubborn', ove
     devices: [],
     cpuFallback: false,
     threads: 1,
+    inference: 'auto',
     batching: { maxBatchSize: 1, maxQueueDelay: 0, maxQueue: 512 },
     warmup: { iterations: 0, sample: null },
     restart: { minBackoff: 50, maxBackoff: 200 },

@@ -82,7 +82,7 @@ test('the SPEC example normalises to the expected config', async (t) => {
     runtimes: [
       {
         kind: 'onnx', name: 'mlp', model: join(dir, 'examples/models/mlp.onnx'), version: '1', replicas: 2,
-        device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1,
+        device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, inference: 'auto',
         batching: { maxBatchSize: 32, maxQueueDelay: 2, maxQueue: 512 },
         warmup: { iterations: 20, sample: null },
         restart: { minBackoff: 500, maxBackoff: 30_000 }, stopGrace: 5_000, tokenizer: 'builtin',
@@ -138,7 +138,7 @@ routes:
   assert.ok(m?.kind === 'onnx' && p?.kind === 'process' && q?.kind === 'process');
   assert.deepEqual(
     { version: m.version, replicas: m.replicas, device: m.device, cudaDevice: m.cudaDevice, devices: m.devices, cpuFallback: m.cpuFallback, threads: m.threads, tokenizer: m.tokenizer },
-    { version: '1', replicas: 1, device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, tokenizer: 'builtin' });
+    { version: '1', replicas: 1, device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, inference: 'auto', tokenizer: 'builtin' });
   assert.deepEqual(m.batching, { maxBatchSize: 8, maxQueueDelay: 2, maxQueue: 512 }, 'an empty batching block gets the batching defaults');
   assert.deepEqual(m.warmup, { iterations: 20, sample: null });
   assert.deepEqual(m.restart, { minBackoff: 500, maxBackoff: 30_000 });

@@ -27,6 +27,7 @@ export function onnxConfig(name: string, model: string, o: Overrides = {}): Onnx
     devices: [],
     cpuFallback: false,
     threads: 1,
+    inference: 'auto',
     restart: { minBackoff: 500, maxBackoff: 30_000 },
     stopGrace: 5_000,
     tokenizer: 'builtin',
