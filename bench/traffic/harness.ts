@@ -78,33 +78,40 @@ export interface Upstream {
   requests(): Promise<number>;
 }
 
-/** The upstreams' process (upstream-host.ts), started on first use and stopped by closeHarness(). */
-let host: { child: ChildProcess; next: number; waiting: Map<number, (r: HostReply) => void> } | null = null;
+/** The upstreams' processes (upstream-host.ts) by host name, started on first use and stopped by closeHarness(). */
+interface Host { child: ChildProcess; next: number; waiting: Map<number, (r: HostReply) => void> }
+const hosts = new Map<string, Host>();
 
-function ask(cmd: DistributiveOmit<HostCommand, 'id'>): Promise<HostReply> {
-  if (host === null) {
+function ask(hostName: string, cmd: DistributiveOmit<HostCommand, 'id'>): Promise<HostReply> {
+  let h = hosts.get(hostName);
+  if (h === undefined) {
     const child = fork(path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const h = { child, next: 1, waiting: new Map<number, (r: HostReply) => void>() };
-    child.on('message', (r: HostReply) => { h.waiting.get(r.id)?.(r); h.waiting.delete(r.id); });
-    host = h;
+    const created: Host = { child, next: 1, waiting: new Map<number, (r: HostReply) => void>() };
+    child.on('message', (r: HostReply) => { created.waiting.get(r.id)?.(r); created.waiting.delete(r.id); });
+    hosts.set(hostName, created);
+    h = created;
   }
-  const h = host;
-  const id = h.next++;
+  const host = h;
+  const id = host.next++;
   return new Promise((resolve, reject) => {
-    h.waiting.set(id, (r) => (r.error !== undefined ? reject(new Error(r.error)) : resolve(r)));
-    h.child.send({ ...cmd, id } as HostCommand);
+    host.waiting.set(id, (r) => (r.error !== undefined ? reject(new Error(r.error)) : resolve(r)));
+    host.child.send({ ...cmd, id } as HostCommand);
   });
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** A keep-alive loopback server answering a small JSON naming it, after `delayMs` (-1: never). */
-export async function startUpstream(name: string, delayMs = 0): Promise<Upstream> {
-  const { origin } = await ask({ op: 'add', name, delayMs });
+/**
+ * A keep-alive loopback server answering a small JSON naming it, after `delayMs` (-1: never).
+ * Upstreams with the same `hostName` share one process (one event loop); give a backend whose
+ * load must not reach another's (a shadow's, next to its primary) a host of its own.
+ */
+export async function startUpstream(name: string, delayMs = 0, hostName = 'upstreams'): Promise<Upstream> {
+  const { origin } = await ask(hostName, { op: 'add', name, delayMs });
   return {
     origin: origin!,
-    set: async (b) => { await ask({ op: 'set', origin: origin!, ...b }); },
-    requests: async () => (await ask({ op: 'count', origin: origin! })).requests!,
+    set: async (b) => { await ask(hostName, { op: 'set', origin: origin!, ...b }); },
+    requests: async () => (await ask(hostName, { op: 'count', origin: origin! })).requests!,
   };
 }
 
@@ -121,12 +128,12 @@ const agent = new Agent({ connections: 128, keepAliveTimeout: 60_000, pipelining
 /** Closes the load generator's pool and stops the upstreams' process. */
 export async function closeHarness(): Promise<void> {
   await agent.close();
-  if (host !== null) {
-    const exited = new Promise<void>((r) => host!.child.once('exit', () => r()));
-    host.child.disconnect();
+  await Promise.all([...hosts.values()].map(async (h) => {
+    const exited = new Promise<void>((r) => h.child.once('exit', () => r()));
+    h.child.disconnect();
     await exited;
-    host = null;
-  }
+  }));
+  hosts.clear();
 }
 
 /**

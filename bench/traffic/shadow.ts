@@ -20,8 +20,11 @@ const BODY = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP
 export async function shadowScenario(): Promise<ScenarioResult> {
   // A small model's inference time.
   const primary = await startUpstream('primary', SERVICE_MS);
-  const hang = await startUpstream('hang', -1);
-  const fail = await startUpstream('fail');
+  // The shadows live in a process of their own, as a shadow deployment would: in the primary's
+  // process, their requests would share its event loop (its 10 ms timers) and so measure the
+  // bench's upstream rather than Outrider's isolation.
+  const hang = await startUpstream('hang', -1, 'shadows');
+  const fail = await startUpstream('fail', 0, 'shadows');
   await fail.set({ status: 500 });
   const o = await startOutrider(`
 version: 1
