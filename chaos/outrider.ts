@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { startOutrider, waitReady } from '../test/helpers/outrider.ts';
 import type { Running } from '../test/helpers/outrider.ts';
 import type { ScenarioRun } from './scenario.ts';
+import { placement } from './placement.ts';
 
 export type { Running };
 
@@ -27,7 +28,8 @@ export async function stopAll(): Promise<void> {
 
 /** Starts Outrider, waits for /readyz, and has the scenario stop it (SIGKILL if it is stuck) and remove its temp dir. */
 export async function launch(r: ScenarioRun, yaml: string, opts: { readyTimeoutMs?: number; waitReady?: boolean } = {}): Promise<Running> {
-  const o = await startOutrider(yaml, { readyTimeoutMs: opts.readyTimeoutMs ?? 30_000 });
+  const cpu = placement().proxyCpu;
+  const o = await startOutrider(yaml, { readyTimeoutMs: opts.readyTimeoutMs ?? 30_000, ...(cpu === null ? {} : { cpu }) });
   live.add(o);
   r.defer(async () => {
     await o.stop('SIGTERM');

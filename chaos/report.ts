@@ -2,13 +2,14 @@
 // pass/fail), as Markdown for people and JSON for tools.
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { placement } from './placement.ts';
 import path from 'node:path';
 import type { ScenarioResult } from './scenario.ts';
 
 export interface Report {
   readonly startedAt: string;
   readonly durationMs: number;
-  readonly machine: { readonly cpus: number; readonly node: string; readonly platform: string; readonly loadAvg: readonly number[] };
+  readonly machine: { readonly cpus: number; readonly node: string; readonly platform: string; readonly loadAvg: readonly number[]; readonly placement: string };
   readonly pass: boolean;
   readonly scenarios: readonly ScenarioResult[];
 }
@@ -18,7 +19,7 @@ export function buildReport(startedAt: Date, durationMs: number, scenarios: read
     startedAt: startedAt.toISOString(),
     durationMs,
     // Timing criteria are only as clean as the machine: the load average says how busy it was.
-    machine: { cpus: os.availableParallelism(), node: process.version, platform: `${process.platform}-${process.arch}`, loadAvg: os.loadavg().map((n) => Math.round(n * 100) / 100) },
+    machine: { cpus: os.availableParallelism(), node: process.version, platform: `${process.platform}-${process.arch}`, loadAvg: os.loadavg().map((n) => Math.round(n * 100) / 100), placement: placement().note },
     pass: scenarios.every((s) => s.pass),
     scenarios,
   };
@@ -33,7 +34,7 @@ export function toMarkdown(r: Report): string {
   const lines = [
     '# Outrider chaos report',
     '',
-    `${r.startedAt} · ${(r.durationMs / 1000).toFixed(1)} s · ${r.machine.cpus} CPUs (load average ${r.machine.loadAvg.join(' ')} at the end) · Node ${r.machine.node} · **${passed}/${r.scenarios.length} passed**`,
+    `${r.startedAt} · ${(r.durationMs / 1000).toFixed(1)} s · ${r.machine.cpus} CPUs (load average ${r.machine.loadAvg.join(' ')} at the end; ${r.machine.placement}) · Node ${r.machine.node} · **${passed}/${r.scenarios.length} passed**`,
     '',
     '| scenario | fault | pass criteria | observed | result |',
     '| --- | --- | --- | --- | --- |',

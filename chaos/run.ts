@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stopAll } from './outrider.ts';
+import { pinForChaos } from './placement.ts';
 import { buildReport, writeReport } from './report.ts';
 import { runScenario } from './scenario.ts';
 import type { ScenarioResult } from './scenario.ts';
@@ -43,6 +44,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const log = (m: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${m}\n`); };
+const placed = pinForChaos();
+log(`placement: ${placed.note}`);
 const started = new Date();
 const t0 = performance.now();
 const results: ScenarioResult[] = [];

@@ -22,7 +22,7 @@ export const overload: Scenario = {
   fault: `offered load 5× capacity (${5 * CAPACITY} rps against maxInFlight ${MAX_IN_FLIGHT} × ${INFER_MS} ms upstream = ${CAPACITY} rps)`,
   criteria: {
     shed: 'every refused request is 503 `overloaded` with Retry-After; nothing else fails',
-    shedFast: 'shed responses take < 1 ms of proxy time at p99 (access log durationMs)',
+    shedFast: 'shed responses take < 1 ms of proxy time at p99 (access log headMs: arrival to the 503 handed to the socket)',
     admitted: 'admitted requests\' p99 stays within 2× the unloaded p99',
     goodput: 'admitted throughput stays ≥ 70% of capacity (shedding does not collapse goodput)',
     noHang: 'no request hangs: every one is answered within its deadline',
@@ -75,9 +75,14 @@ routes:
       `${refused.length}/${samples.length} refused, ${shedOk.length} of them 503 overloaded with Retry-After (${formatCounts(countBy(refused, outcome))})`);
 
     await sleep(300);
-    const shedLogs = o.logs.slice(logMark).filter((l) => l['msg'] === 'request' && l['code'] === 'overloaded').map((l) => Number(l['durationMs']));
+    // Proxy time is headMs: from arrival to the whole 503 handed to the socket (bench/resilience
+    // measures the same). durationMs also waits for the exchange's 'close', an event-loop turn
+    // that other work can delay after the answer is already on its way: shown, not judged.
+    const shedLines = o.logs.slice(logMark).filter((l) => l['msg'] === 'request' && l['code'] === 'overloaded');
+    const shedLogs = shedLines.map((l) => Number(l['headMs']));
     const shedP99 = percentile(shedLogs, 99);
     r.figure('shed proxy time p50 / p90 / p99 / max', [50, 90, 99, 100].map((q) => ms(percentile(shedLogs, q))).join(' / '));
+    r.figure('shed exchange time (durationMs) p99', ms(percentile(shedLines.map((l) => Number(l['durationMs'])), 99)));
     r.figure('shed client-seen p99', ms(percentile(shedOk.map((s) => s.latencyMs), 99)));
     // The same from the histogram: the share of shed requests (route "none") that took ≤ 1 ms.
     const m = await scrape(o.admin);

@@ -31,9 +31,11 @@ export async function writeConfig(yaml: string, dir?: string): Promise<{ dir: st
   return { dir: d, file };
 }
 
-export async function startOutrider(yaml: string, opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; dir?: string } = {}): Promise<Running> {
+/** `cpu`: start it under `taskset -c cpu` (taskset execs Node: the pid is Outrider's; its runtimes inherit the CPU). */
+export async function startOutrider(yaml: string, opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; dir?: string; cpu?: number } = {}): Promise<Running> {
   const { dir, file } = await writeConfig(yaml, opts.dir);
-  const proc = spawn(process.execPath, [CLI, 'run', '-c', file], {
+  const argv = [CLI, 'run', '-c', file];
+  const proc = spawn(opts.cpu === undefined ? process.execPath : 'taskset', opts.cpu === undefined ? argv : ['-c', String(opts.cpu), process.execPath, ...argv], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
