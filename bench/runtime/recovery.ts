@@ -78,7 +78,9 @@ function transitions(o: OutriderInstance, runtime: string, replica: number): { s
     if (!line.includes('"state"')) continue;
     let e: { runtime?: unknown; replica?: unknown; state?: unknown; time?: unknown };
     try { e = JSON.parse(line) as typeof e; } catch { continue; }
-    if (e.runtime === runtime && e.replica === replica && typeof e.state === 'string' && typeof e.time === 'string') out.push({ state: e.state, at: Date.parse(e.time) });
+    // pino's `time`: epoch milliseconds (proxy/telemetry/log.ts); an ISO string from older logs.
+    const at = typeof e.time === 'number' ? e.time : typeof e.time === 'string' ? Date.parse(e.time) : NaN;
+    if (e.runtime === runtime && e.replica === replica && typeof e.state === 'string' && Number.isFinite(at)) out.push({ state: e.state, at });
   }
   return out;
 }

@@ -89,7 +89,8 @@ ${route}`);
   const samples = await load.done();
   // The supervisor's log line says when the replica left rotation (wall clock, ms).
   const crashed = await o.waitForLog((l) => l['msg'] === 'runtime replica crashed' && l['runtime'] === 'model' && l['replica'] === 0, 1_000).catch(() => null);
-  const removedMs = crashed === null ? Number.NaN : Date.parse(String(crashed['time'])) - killWall;
+  const t = crashed?.['time'];
+  const removedMs = typeof t === 'number' ? t - killWall : typeof t === 'string' ? Date.parse(t) - killWall : Number.NaN;
   r.figure('kill to out of rotation', ms(removedMs));
   const now = (await replicas(o.admin, 'model')).find((x) => x.replica === 0);
   r.figure('kill to ready again', ms(backMs));
