@@ -2,6 +2,8 @@
 // an IPC channel that speaks ./protocol.ts. The worker exits by itself when that channel
 // closes, so it cannot outlive Outrider.
 import { type ChildProcess, fork } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
 import type { OnnxRuntimeConfig } from '../proxy/config/types.ts';
 import { describeExit, pipeOutput, type StderrTail, terminate } from './child.ts';
 import { visibleDevices } from './devices.ts';
@@ -29,7 +31,14 @@ export class OnnxAdapter implements ReplicaAdapter {
   }
 
   launch(events: LaunchEvents): Promise<Launch> {
-    const env: NodeJS.ProcessEnv = { ...process.env, OUTRIDER_WORKER: JSON.stringify(this.init) };
+    const env: NodeJS.ProcessEnv = {
+      // Node's compile cache (V8 code cache and stripped TypeScript, keyed by content) halves the
+      // worker's module loading (~240 -> ~115 ms measured), which a restart waits for; an
+      // operator's own NODE_COMPILE_CACHE wins, and Node carries on without one it cannot write.
+      NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'outrider-compile-cache'),
+      ...process.env,
+      OUTRIDER_WORKER: JSON.stringify(this.init),
+    };
     if (this.device !== null) env.CUDA_VISIBLE_DEVICES = this.device;
     const child = fork(this.opts.workerPath, [], {
       execPath: this.opts.nodePath,
