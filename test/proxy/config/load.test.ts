@@ -137,7 +137,7 @@ routes:
   const [m, p, q] = c.runtimes;
   assert.ok(m?.kind === 'onnx' && p?.kind === 'process' && q?.kind === 'process');
   assert.deepEqual(
-    { version: m.version, replicas: m.replicas, device: m.device, cudaDevice: m.cudaDevice, devices: m.devices, cpuFallback: m.cpuFallback, threads: m.threads, tokenizer: m.tokenizer },
+    { version: m.version, replicas: m.replicas, device: m.device, cudaDevice: m.cudaDevice, devices: m.devices, cpuFallback: m.cpuFallback, threads: m.threads, inference: m.inference, tokenizer: m.tokenizer },
     { version: '1', replicas: 1, device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, inference: 'auto', tokenizer: 'builtin' });
   assert.deepEqual(m.batching, { maxBatchSize: 8, maxQueueDelay: 2, maxQueue: 512 }, 'an empty batching block gets the batching defaults');
   assert.deepEqual(m.warmup, { iterations: 20, sample: null });
