@@ -29,8 +29,14 @@ import { BREAKER_DISPOSED, BREAKER_REJECTED, BREAKER_STATE } from './events.ts';
 import type { BreakerDisposedEvent, BreakerRejectedEvent, BreakerState, BreakerStateEvent } from './events.ts';
 
 // The action opossum "runs": it only turns an outcome already known into success or failure.
+// A failure throws synchronously: opossum then counts it, and opens, inside fire() itself. A
+// rejected promise would be counted a few microtasks later, and a retry that follows at once
+// (a backoff under 1 ms is not slept) could pass the breaker the failure it follows opens.
 const FAILED = new Error('backend failure');
-const judge = (failed: boolean): Promise<void> => (failed ? Promise.reject(FAILED) : Promise.resolve());
+const judge = (failed: boolean): Promise<void> => {
+  if (failed) throw FAILED;
+  return Promise.resolve();
+};
 const ignore = (): void => undefined;
 
 type Verdict = 'success' | 'failure' | 'none';

@@ -206,3 +206,22 @@ test("a breaker's timers never keep the process alive", async () => {
   });
   assert.equal(exit, 0);
 });
+
+test('the failure that crosses the threshold opens the breaker before the next request is admitted', async (t) => {
+  // A retry whose backoff is under 1 ms is not slept: it reaches the breaker in the same turn of
+  // the event loop as the failure it follows. That failure must already have opened it.
+  const breaker = new Breaker('r', 'u', { failureRate: 50, minRequests: 4, window: 10_000, openFor: 30_000, maxConcurrent: 10 }, new EventEmitter());
+  t.after(() => breaker.dispose());
+  const ctx = { signal: new AbortController().signal, bodyError: null } as unknown as RequestContext;
+  const failing = (): Promise<Reply> => Promise.resolve({ status: 503, headers: [], body: null });
+  let admitted = 0;
+  const counted = (): Promise<Reply> => {
+    admitted++;
+    return failing();
+  };
+  for (let i = 0; i < 4; i++) await breaker.run(ctx, counted);
+  // No await between the fourth failure and this request: no microtask has run for opossum.
+  const next = breaker.run(ctx, counted);
+  await assert.rejects(next, (e: OutriderError) => e.detail === 'breaker_open');
+  assert.equal(admitted, 4);
+});
