@@ -7,6 +7,7 @@
 // a second signal during the drain exits at once (code 1).
 // The IPC channel closing means the supervisor is gone: exit at once, leaving no orphan.
 import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { OnnxRuntimeConfig } from '../../proxy/config/types.ts';
 import type { ParentToWorker, WorkerInit, WorkerToParent } from '../protocol.ts';
@@ -32,7 +33,9 @@ function send(msg: WorkerToParent): Promise<void> {
 }
 
 /** Longest warm batch that `inference: auto` runs on the HTTP thread (blocking its event loop that long). */
-const INLINE_MAX_SECONDS = 0.001;
+const INLINE_MAX_SECONDS = 0.002;
+/** Model files up to this size start inline under `inference: auto` (the bundled ones are tens of KiB). */
+const INLINE_FIRST_MAX_BYTES = 16 * 1024 * 1024;
 
 let exiting = false;
 let flog: Logger = log;
@@ -119,18 +122,25 @@ process.on('unhandledRejection', (e) => void fatal(`unhandled rejection: ${e ins
 try {
   const port = await http.listen(init!.host);
   await send({ type: 'listening', port });
-  thread = await InferenceThread.open({
-    model: cfg.model,
-    device: cfg.device,
-    deviceId: cudaOrdinal(cfg, process.env.CUDA_VISIBLE_DEVICES),
-    cpuFallback: cfg.cpuFallback,
-    threads: cfg.threads,
-  });
-  if (thread.warning !== null) rlog.warn(thread.warning);
-  thread.onExit((reason) => void fatal(reason));
-  const sig = buildSignature(thread.inputs, thread.outputs);
-  const session = thread;
-  // Warm batch times by row count, recorded while warming on the thread: they decide `inference: auto`.
+  const deviceId = cudaOrdinal(cfg, process.env.CUDA_VISIBLE_DEVICES);
+  const openThread = async (): Promise<InferenceThread> => {
+    const t = await InferenceThread.open({ model: cfg.model, device: cfg.device, deviceId, cpuFallback: cfg.cpuFallback, threads: cfg.threads });
+    if (t.warning !== null) rlog.warn(t.warning);
+    t.onExit((reason) => void fatal(reason));
+    thread = t;
+    return t;
+  };
+  const openInline = async (provider: 'cpu' | 'cuda'): Promise<InlineSession> => (inline = await InlineSession.open(cfg.model, provider, deviceId, cfg.threads));
+  let session: InferenceThread | InlineSession = inlineFirst(cfg) ? await openInline('cpu') : await openThread();
+  const provider = session.provider;
+  const sig = buildSignature(session.inputs, session.outputs);
+  if (session instanceof InlineSession && cfg.inference === 'auto' && !fixedShapes(sig)) {
+    // Warmup cannot bound a batch's cost when a dim other than the batch dim is free.
+    await session.close();
+    inline = null;
+    session = await openThread();
+  }
+  // Warm batch times by row count, recorded while warming: they decide `inference: auto`.
   const warmTimes = new Map<number, number[]>();
   let run: RunBatch = async (inputs) => {
     const r = await session.run(inputs);
@@ -146,25 +156,26 @@ try {
     await send({ type: 'warming' });
     const target = { host: init!.host, port, token: warmupToken };
     let report = await warmup(cfg, sig, limits, target);
-    let where: 'thread' | 'inline' = 'thread';
-    if (draining === null && goInline(cfg, session.provider, sig, warmTimes)) {
-      const opened = await InlineSession.open(cfg.model, session.provider, cudaOrdinal(cfg, process.env.CUDA_VISIBLE_DEVICES), cfg.threads);
-      inline = opened;
-      run = (inputs) => opened.run(inputs);
-      // The inline session's shapes are cold: warm them the same way before turning ready.
+    const wanted = placement(cfg, provider, sig, warmTimes);
+    if (draining === null && wanted !== (session instanceof InlineSession ? 'inline' : 'thread')) {
+      const previous = session;
+      const next = wanted === 'inline' ? await openInline(provider) : await openThread();
+      run = (inputs) => next.run(inputs);
+      // The new session's shapes are cold: warm them the same way before turning ready.
       const again = await warmup(cfg, sig, limits, target);
       report = { ...again, seconds: report.seconds + again.seconds, requests: report.requests + again.requests };
-      await session.close();
-      where = 'inline';
-    } else {
-      run = (inputs) => session.run(inputs);
+      await previous.close();
+      if (previous === inline) inline = null;
+      session = next;
     }
+    const serving = session;
+    run = (inputs) => serving.run(inputs);
     if (draining === null) {
       // Warmup went through the real batcher; the metrics start from zero with real traffic.
       metrics.reset();
       http.setReady();
       await send({ type: 'ready', warmupSeconds: report.seconds });
-      rlog.info({ port, provider: session.provider, inference: where, warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
+      rlog.info({ port, provider, inference: serving instanceof InlineSession ? 'inline' : 'thread', slowestWarmBatchMs: slowestWarm(warmTimes), warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
     }
   }
 } catch (e) {
@@ -173,16 +184,41 @@ try {
 
 
 /**
- * `inference: auto` goes inline on CPU when the warmup covered every shape a batch can take (no
- * dynamic dim besides the batch dim: a sequence length has no bound warmup could have measured)
- * and every batch size's fastest warm run took under INLINE_MAX_SECONDS (the fastest: the first
- * call at a new shape is a cold one, and replicas warming side by side preempt each other).
- * Without warmup runs there is nothing to judge by, and the thread stays.
+ * Where to start: a small model on CPU opens inline at once (`auto` moves it to the thread if
+ * warmup finds it slow), so the common case never starts a thread it would close; a large one
+ * (or CUDA) starts on the thread, whose HTTP stays free while warmup runs its long batches.
  */
-function goInline(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): boolean {
-  if (cfg.inference !== 'auto') return cfg.inference === 'inline';
-  if (provider !== 'cpu' || times.size === 0) return false;
-  if (sig.inputs.some((i) => i.dims.some((d, k) => k > 0 && d === null))) return false;
-  for (const t of times.values()) if (Math.min(...t) >= INLINE_MAX_SECONDS) return false;
-  return true;
+function inlineFirst(cfg: OnnxRuntimeConfig): boolean {
+  if (cfg.device !== 'cpu' || cfg.inference === 'thread') return false;
+  if (cfg.inference === 'inline') return true;
+  try {
+    return statSync(cfg.model).size <= INLINE_FIRST_MAX_BYTES;
+  } catch {
+    return false;   // the thread's open reports the missing file
+  }
+}
+
+function fixedShapes(sig: Signature): boolean {
+  return !sig.inputs.some((i) => i.dims.some((d, k) => k > 0 && d === null));
+}
+
+/**
+ * Where session.run executes once ready. `auto`: inline on CPU when the warmup covered every
+ * shape a batch can take (no dynamic dim besides the batch dim: a sequence length has no bound
+ * warmup could have measured) and every batch size's fastest warm run took under
+ * INLINE_MAX_SECONDS (the fastest: the first call at a new shape is a cold one, and replicas
+ * warming side by side preempt each other). Without warmup runs there is nothing to judge by.
+ */
+function placement(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): 'inline' | 'thread' {
+  if (cfg.inference !== 'auto') return cfg.inference;
+  if (provider !== 'cpu' || times.size === 0 || !fixedShapes(sig)) return 'thread';
+  for (const t of times.values()) if (Math.min(...t) >= INLINE_MAX_SECONDS) return 'thread';
+  return 'inline';
+}
+
+/** The slowest batch size's fastest warm run, in ms (what `auto` compared with INLINE_MAX_SECONDS); null without warmup runs. */
+function slowestWarm(times: ReadonlyMap<number, readonly number[]>): number | null {
+  let worst: number | null = null;
+  for (const t of times.values()) worst = Math.max(worst ?? 0, Math.min(...t));
+  return worst === null ? null : Math.round(worst * 1e6) / 1e3;
 }

@@ -18,6 +18,13 @@ export class StartError extends Error {
   }
 }
 
+/** A clear start error for a model path that is missing or not a file (ORT's own message is not). */
+export async function checkModelFile(model: string): Promise<void> {
+  const info = await stat(model).catch(() => null);
+  if (info === null) throw new StartError(`model file not found: ${model}`);
+  if (!info.isFile()) throw new StartError(`model path is not a file: ${model}`);
+}
+
 // Source runs as .ts (type stripping); the build emits .js next to this file.
 const THREAD_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './session-thread.ts' : './session-thread.js', import.meta.url);
 
@@ -49,9 +56,7 @@ export class InferenceThread {
   }
 
   static async open(init: ThreadInit): Promise<InferenceThread> {
-    const info = await stat(init.model).catch(() => null);
-    if (info === null) throw new StartError(`model file not found: ${init.model}`);
-    if (!info.isFile()) throw new StartError(`model path is not a file: ${init.model}`);
+    await checkModelFile(init.model);
     const worker = new Worker(THREAD_ENTRY, { workerData: init, name: 'onnx-session' });
     let onMessage!: (m: FromThread) => void;
     let onError!: (e: Error) => void;

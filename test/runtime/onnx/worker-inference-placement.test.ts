@@ -3,6 +3,10 @@
 // on the worker's HTTP thread, and keeps a model with a dynamic sequence length (embedder) on the
 // inference thread; `thread` and `inline` force the choice. Answers are the same either way.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { MODELS, onnxConfig, postJson, startWorker } from './worker-harness.ts';
@@ -65,5 +69,25 @@ test('inference: auto keeps a model with a dynamic sequence length on the thread
     assert.deepEqual(b.json.data[0].embedding, a.json.data[0].embedding);
   } finally {
     await Promise.all([auto.kill(), inline.kill()]);
+  }
+});
+
+test('inference: auto starts a small model inline and moves it to the thread when its warm batches are slow', async () => {
+  // ~270 KiB, fixed shapes, but 1000 chained 256x256 MatMuls: several milliseconds a call even on a fast core.
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-slow-model-'));
+  const model = join(dir, 'slow.onnx');
+  try {
+    execFileSync('/usr/bin/python3', [new URL('./fixtures/slow_small.py', import.meta.url).pathname, model, '1000']);
+    const w = await startWorker(onnxConfig('slow', model, { batching: { maxBatchSize: 2, maxQueueDelay: 0 }, warmup: { iterations: 3 } }));
+    try {
+      assert.equal(await placement(w), 'thread', w.stdout());
+      const res = await postJson(`${w.origin}/v2/models/slow/infer`, { inputs: [{ name: 'input', shape: [1, 256], datatype: 'FP32', data: new Array(256).fill(0.5) }] });
+      assert.equal(res.status, 200);
+      assert.equal(res.json.outputs[0].data.length, 256);
+    } finally {
+      await w.kill();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
