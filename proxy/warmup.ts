@@ -1,8 +1,9 @@
 // The proxy's own warmup. A runtime's replicas warm themselves (every batch size), but the
 // first requests through the proxy were still slow: lazily compiled proxy code, cold undici
-// pools. Before /readyz turns green, Outrider sends a few dozen requests to each runtime
-// through its own data listener (marked with a per-process secret, kept out of metrics and
-// logs) so the first client request takes the warm path.
+// pools, and in the worker the paths only proxied requests take (x-timeout-ms deadlines). Before
+// /readyz turns green, Outrider sends a few dozen requests to each runtime through its own data
+// listener (marked with a per-process secret, kept out of metrics and logs), valid inferences
+// built from an ONNX model's metadata among them, so the first client request takes the warm path.
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Config, RuntimeConfig } from './config/types.ts';
@@ -32,6 +33,41 @@ function probes(r: RuntimeConfig): Probe[] {
   return r.health.path.includes('${') ? [] : [{ method: 'GET', path: r.health.path }];
 }
 
+interface IoMetadata {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+}
+
+/** Most elements a synthetic warmup tensor may have (a model with huge fixed inputs is warmed by its worker alone). */
+const MAX_WARM_ELEMENTS = 1 << 16;
+/** Length given to dynamic dims other than the batch dim (as the worker's own warmup does). */
+const WARM_DYNAMIC_DIM = 16;
+
+/**
+ * A valid batch-1 KServe v2 request built from the model's metadata (GET /v2/models/{name}), so
+ * that warmup through the proxy also runs the worker's success path the way real traffic does
+ * (with the proxy's x-timeout-ms: deadline timers in the batcher, a real output to encode); and
+ * an OpenAI embeddings request for an embedder. None when an input is of a kind not synthesised.
+ */
+export function warmInferences(name: string, meta: { inputs?: readonly IoMetadata[]; outputs?: readonly IoMetadata[] }): Probe[] {
+  const inputs = meta.inputs ?? [];
+  if (inputs.length === 0) return [];
+  const tensors: unknown[] = [];
+  for (const i of inputs) {
+    const shape = i.shape.map((d, k) => (d >= 0 ? d : k === 0 ? 1 : WARM_DYNAMIC_DIM));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const value = i.datatype.startsWith('FP') ? 0.5 : /^U?INT/.test(i.datatype) ? 1 : i.datatype === 'BOOL' ? true : null;
+    if (value === null || n > MAX_WARM_ELEMENTS) return [];
+    tensors.push({ name: i.name, shape, datatype: i.datatype, data: new Array<unknown>(n).fill(value) });
+  }
+  const out: Probe[] = [{ method: 'POST', path: `/v2/models/${name}/infer`, body: JSON.stringify({ inputs: tensors }) }];
+  const embedder = inputs.length === 1 && inputs[0]!.datatype === 'INT64' && inputs[0]!.shape.length === 2 &&
+    (meta.outputs ?? []).some((o) => o.datatype === 'FP32' && o.shape.length === 2);
+  if (embedder) out.push({ method: 'POST', path: '/v1/embeddings', body: JSON.stringify({ model: name, input: 'warm up the embeddings path' }) });
+  return out;
+}
+
 export interface WarmTarget {
   /** The data listener as undici needs it: an origin, plus a socket path for unix listeners. */
   readonly origin: string;
@@ -46,25 +82,34 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
     connect: { ...(target.socketPath === null ? {} : { socketPath: target.socketPath }), ...(target.tls ? { rejectUnauthorized: false } : {}) },
   });
   let sent = 0;
+  const statuses: Record<number, number> = {};
   try {
+    const headersFor = (r: RuntimeConfig, json: boolean) => ({ 'x-outrider-warmup': token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
     for (const r of config.runtimes) {
-      for (const p of probes(r)) {
+      const all = probes(r);
+      if (r.kind === 'onnx') {
+        const res = await request(`${target.origin}/v2/models/${encodeURIComponent(r.name)}`, { dispatcher: agent, method: 'GET', headers: headersFor(r, false) });
+        const meta = res.statusCode === 200 ? await res.body.json() as Parameters<typeof warmInferences>[1] : (await res.body.dump(), {});
+        all.push(...warmInferences(r.name, meta));
+      }
+      for (const p of all) {
         const queue = Array.from({ length: REQUESTS_PER_PROBE }, (_, i) => i);
         await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
           while (queue.pop() !== undefined) {
             const res = await request(`${target.origin}${p.path}`, {
               dispatcher: agent,
               method: p.method,
-              headers: { 'x-outrider-warmup': token, 'x-outrider-warmup-backend': r.name, ...(p.body === undefined ? {} : { 'content-type': 'application/json' }) },
+              headers: headersFor(r, p.body !== undefined),
               body: p.body ?? null,
             });
             await res.body.dump();
             sent++;
+            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
           }
         }));
       }
     }
-    log.info({ requests: sent, ms: Math.round(performance.now() - started) }, 'proxy forward path warmed');
+    log.info({ requests: sent, statuses, ms: Math.round(performance.now() - started) }, 'proxy forward path warmed');
   } catch (e) {
     // Warmup is an optimisation: a failure must not hold readiness back.
     log.warn({ err: (e as Error).message, requests: sent }, 'proxy warmup incomplete');
