@@ -29,7 +29,10 @@ export interface BatchObserver {
 
 export interface RunResult {
   readonly outputs: readonly Tensor[];
+  /** Wall time of session.run. */
   readonly seconds: number;
+  /** CPU time of the thread that called session.run, over the same span: unlike wall time, not inflated by preemption. */
+  readonly cpuSeconds?: number;
 }
 
 export type RunBatch = (inputs: readonly Tensor[]) => Promise<RunResult>;

@@ -51,9 +51,11 @@ export class InlineSession {
       feeds[this.#inputNames[k]!] = new ort.Tensor(t.type.ort as 'float32', t.data as Float32Array, t.dims);
     }
     const started = performance.now();
+    const cpu0 = process.threadCpuUsage();
     const result = await this.#session.run(feeds);
     const seconds = (performance.now() - started) / 1000;
-    return { seconds, outputs: this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor)) };
+    const cpu = process.threadCpuUsage(cpu0);
+    return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, outputs: this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor)) };
   }
 
   close(): Promise<void> {

@@ -147,7 +147,8 @@ try {
     const rows = inputs[0]?.dims[0] ?? 1;
     let times = warmTimes.get(rows);
     if (times === undefined) warmTimes.set(rows, times = []);
-    times.push(r.seconds);
+    // CPU time, not wall time: replicas warming side by side on a busy machine preempt each other.
+    times.push(r.cpuSeconds ?? r.seconds);
     return r;
   };
   batcher = new Batcher(cfg.batching, sig, (inputs) => run(inputs), metrics.observer);
@@ -206,8 +207,8 @@ function fixedShapes(sig: Signature): boolean {
  * Where session.run executes once ready. `auto`: inline on CPU when the warmup covered every
  * shape a batch can take (no dynamic dim besides the batch dim: a sequence length has no bound
  * warmup could have measured) and every batch size's fastest warm run took under
- * INLINE_MAX_SECONDS (the fastest: the first call at a new shape is a cold one, and replicas
- * warming side by side preempt each other). Without warmup runs there is nothing to judge by.
+ * INLINE_MAX_SECONDS of CPU on the calling thread (the fastest: the first call at a new shape
+ * is a cold one). Without warmup runs there is nothing to judge by.
  */
 function placement(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): 'inline' | 'thread' {
   if (cfg.inference !== 'auto') return cfg.inference;

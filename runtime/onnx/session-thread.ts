@@ -81,10 +81,13 @@ if (opened !== null) {
         feeds[inputNames[k]!] = new ort.Tensor(w.type as 'float32', w.data as Float32Array, w.dims);
       }
       const started = performance.now();
+      const cpu0 = process.threadCpuUsage();
       const result = await session.run(feeds);
       const seconds = (performance.now() - started) / 1000;
+      const cpu = process.threadCpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       const outputs = session.outputNames.map((name) => toWire(result[name] as ort.Tensor));
-      post({ type: 'result', id: msg.id, seconds, outputs }, outputs.map((o) => o.data.buffer as ArrayBuffer));
+      post({ type: 'result', id: msg.id, seconds, cpuSeconds, outputs }, outputs.map((o) => o.data.buffer as ArrayBuffer));
     } catch (e) {
       post({ type: 'error', id: msg.id, message: message(e) });
     }
