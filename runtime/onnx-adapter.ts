@@ -2,6 +2,7 @@
 // an IPC channel that speaks ./protocol.ts. The worker exits by itself when that channel
 // closes, so it cannot outlive Outrider.
 import { type ChildProcess, fork } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OnnxRuntimeConfig } from '../proxy/config/types.ts';
@@ -31,11 +32,12 @@ export class OnnxAdapter implements ReplicaAdapter {
   }
 
   launch(events: LaunchEvents): Promise<Launch> {
+    const cache = compileCacheDir();
     const env: NodeJS.ProcessEnv = {
       // Node's compile cache (V8 code cache and stripped TypeScript, keyed by content) halves the
       // worker's module loading (~240 -> ~115 ms measured), which a restart waits for; an
-      // operator's own NODE_COMPILE_CACHE wins, and Node carries on without one it cannot write.
-      NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'outrider-compile-cache'),
+      // operator's own NODE_COMPILE_CACHE wins.
+      ...(cache === null ? {} : { NODE_COMPILE_CACHE: cache }),
       ...process.env,
       OUTRIDER_WORKER: JSON.stringify(this.init),
     };
@@ -50,6 +52,24 @@ export class OnnxAdapter implements ReplicaAdapter {
     });
     return Promise.resolve(new OnnxLaunch(child, this.init.runtime.stopGrace, events));
   }
+}
+
+let cacheDir: string | null | undefined;
+
+/** A writable directory for the workers' compile cache, or null (then they start without one). */
+function compileCacheDir(): string | null {
+  if (cacheDir !== undefined) return cacheDir;
+  const dir = path.join(os.tmpdir(), 'outrider-compile-cache');
+  try {
+    // Not `recursive`: the temp dir must exist, and Node's recursive mkdir never returns for some
+    // unwritable parents (seen under /proc), as Node's own compile-cache setup does not either.
+    if (!existsSync(dir)) mkdirSync(dir);
+    accessSync(dir, constants.W_OK);
+    cacheDir = dir;
+  } catch {
+    cacheDir = null;
+  }
+  return cacheDir;
 }
 
 class OnnxLaunch implements Launch {
