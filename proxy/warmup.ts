@@ -68,6 +68,24 @@ export function warmInferences(name: string, meta: { inputs?: readonly IoMetadat
   return out;
 }
 
+/** The model's KServe v2 metadata through the proxy; {} when it cannot be had (then no valid infer is sent). */
+async function metadata(agent: Agent, origin: string, r: RuntimeConfig, headers: Record<string, string>): Promise<Parameters<typeof warmInferences>[1]> {
+  try {
+    const res = await request(`${origin}/v2/models/${encodeURIComponent(r.name)}`, { dispatcher: agent, method: 'GET', headers });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return {};
+    }
+    const meta = await res.body.json() as { inputs?: unknown; outputs?: unknown };
+    const io = (v: unknown): IoMetadata[] | undefined => (Array.isArray(v) && v.every((i) => typeof i?.name === 'string' && typeof i?.datatype === 'string' && Array.isArray(i?.shape)) ? v as IoMetadata[] : undefined);
+    const inputs = io(meta.inputs);
+    const outputs = io(meta.outputs);
+    return { ...(inputs === undefined ? {} : { inputs }), ...(outputs === undefined ? {} : { outputs }) };
+  } catch {
+    return {};
+  }
+}
+
 export interface WarmTarget {
   /** The data listener as undici needs it: an origin, plus a socket path for unix listeners. */
   readonly origin: string;
@@ -87,11 +105,7 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
     const headersFor = (r: RuntimeConfig, json: boolean) => ({ 'x-outrider-warmup': token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
     for (const r of config.runtimes) {
       const all = probes(r);
-      if (r.kind === 'onnx') {
-        const res = await request(`${target.origin}/v2/models/${encodeURIComponent(r.name)}`, { dispatcher: agent, method: 'GET', headers: headersFor(r, false) });
-        const meta = res.statusCode === 200 ? await res.body.json() as Parameters<typeof warmInferences>[1] : (await res.body.dump(), {});
-        all.push(...warmInferences(r.name, meta));
-      }
+      if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
       for (const p of all) {
         const queue = Array.from({ length: REQUESTS_PER_PROBE }, (_, i) => i);
         await Promise.all(Array.from({ length: CONCURRENCY }, async () => {

@@ -183,7 +183,6 @@ try {
   await fatal((e as Error).message);
 }
 
-
 /**
  * Where to start: a small model on CPU opens inline at once (`auto` moves it to the thread if
  * warmup finds it slow), so the common case never starts a thread it would close; a large one
