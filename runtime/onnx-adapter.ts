@@ -2,7 +2,7 @@
 // an IPC channel that speaks ./protocol.ts. The worker exits by itself when that channel
 // closes, so it cannot outlive Outrider.
 import { type ChildProcess, fork } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OnnxRuntimeConfig } from '../proxy/config/types.ts';
@@ -56,20 +56,36 @@ export class OnnxAdapter implements ReplicaAdapter {
 
 let cacheDir: string | null | undefined;
 
-/** A writable directory for the workers' compile cache, or null (then they start without one). */
-function compileCacheDir(): string | null {
-  if (cacheDir !== undefined) return cacheDir;
-  const dir = path.join(os.tmpdir(), 'outrider-compile-cache');
+/**
+ * A writable directory for the workers' compile cache, or null (then they start without one).
+ * The temp dir is shared, so the directory is per user (mode 0700) and is used only when it is
+ * a real directory owned by us that nobody else can write: another user who created it first,
+ * or planted a symlink there, must not be able to feed code to our workers.
+ */
+export function compileCacheDir(base: string = os.tmpdir()): string | null {
+  if (cacheDir !== undefined && base === os.tmpdir()) return cacheDir;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  const dir = path.join(base, `outrider-compile-cache-${uid}`);
+  let found: string | null = null;
   try {
     // Not `recursive`: the temp dir must exist, and Node's recursive mkdir never returns for some
     // unwritable parents (seen under /proc), as Node's own compile-cache setup does not either.
-    if (!existsSync(dir)) mkdirSync(dir);
-    accessSync(dir, constants.W_OK);
-    cacheDir = dir;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const st = lstatSync(dir);
+    const safe = st.isDirectory() && !st.isSymbolicLink() && (uid < 0 || st.uid === uid) && (st.mode & 0o022) === 0;
+    if (safe) {
+      accessSync(dir, constants.W_OK);
+      found = dir;
+    }
   } catch {
-    cacheDir = null;
+    found = null;
   }
-  return cacheDir;
+  if (base === os.tmpdir()) cacheDir = found;
+  return found;
 }
 
 class OnnxLaunch implements Launch {
