@@ -1,4 +1,5 @@
 // JSON logs with pino: one access-log line per request, and the process's own events.
+import { writeSync } from 'node:fs';
 import pino from 'pino';
 import type { Logger } from 'pino';
 
@@ -38,9 +39,24 @@ class LineBatch {
     this.dest.write(text);
   }
 
-  flushSync(): void {
-    this.flush();
-    this.dest.flushSync();
+  /**
+   * At exit: what SonicBoom holds goes out synchronously, then this batch's lines are written
+   * directly. Handing them to `dest.write` here would start an asynchronous write that
+   * `flushSync` skips (it leaves a write in flight alone) and that exit never waits for.
+   */
+  flushSync(fd: number): void {
+    const text = this.parts.join('');
+    this.parts = [];
+    this.chars = 0;
+    try { this.dest.flushSync(); } catch { /* not open yet, or a write in flight */ }
+    let buf = Buffer.from(text, 'utf8');
+    for (let spins = 0; buf.length > 0 && spins < 1000; spins++) {
+      try {
+        buf = buf.subarray(writeSync(fd, buf));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+    }
   }
 }
 
@@ -52,7 +68,7 @@ export function createLogger(level: string): Logger {
   // Epoch milliseconds: formatting an ISO date per line cost ~2% of the CPU under load.
   const logger = pino({ level, base: { svc: 'outrider' }, timestamp: pino.stdTimeFunctions.epochTime }, batch);
   process.once('exit', () => {
-    try { batch.flushSync(); } catch { /* stdout already gone */ }
+    try { batch.flushSync(1); } catch { /* stdout already gone */ }
   });
   setInterval(() => {
     try { batch.flush(); } catch { /* closed at exit */ }
