@@ -142,8 +142,9 @@ try {
   }
   // Warm batch times by row count, recorded while warming: they decide `inference: auto`.
   const warmTimes = new Map<number, number[]>();
-  let run: RunBatch = async (inputs) => {
-    const r = await session.run(inputs);
+  // Times every run into warmTimes: warmup's runs are what `auto` and the ready log judge by.
+  const timed = (target: InferenceThread | InlineSession): RunBatch => async (inputs) => {
+    const r = await target.run(inputs);
     const rows = inputs[0]?.dims[0] ?? 1;
     let times = warmTimes.get(rows);
     if (times === undefined) warmTimes.set(rows, times = []);
@@ -151,6 +152,7 @@ try {
     times.push(r.cpuSeconds ?? r.seconds);
     return r;
   };
+  let run: RunBatch = timed(session);
   batcher = new Batcher(cfg.batching, sig, (inputs) => run(inputs), metrics.observer);
   http.attach({ sig, batcher });
   if (draining === null) {
@@ -160,14 +162,25 @@ try {
     const wanted = placement(cfg, provider, sig, warmTimes);
     if (draining === null && wanted !== (session instanceof InlineSession ? 'inline' : 'thread')) {
       const previous = session;
-      const next = wanted === 'inline' ? await openInline(provider) : await openThread();
-      run = (inputs) => next.run(inputs);
-      // The new session's shapes are cold: warm them the same way before turning ready.
-      const again = await warmup(cfg, sig, limits, target);
-      report = { ...again, seconds: report.seconds + again.seconds, requests: report.requests + again.requests };
-      await previous.close();
-      if (previous === inline) inline = null;
-      session = next;
+      let next: InferenceThread | InlineSession | null = null;
+      try {
+        next = wanted === 'inline' ? await openInline(provider) : await openThread();
+      } catch (e) {
+        // The session already open works: serve from it rather than fail the replica.
+        rlog.warn({ wanted, err: (e as Error).message }, 'could not open the preferred inference placement; keeping the current one');
+      }
+      if (next !== null && draining === null) {
+        // Forget the closed session's timings; the new one's shapes are cold: warm them the same
+        // way before turning ready.
+        warmTimes.clear();
+        run = timed(next);
+        const again = await warmup(cfg, sig, limits, target);
+        report = { ...again, seconds: report.seconds + again.seconds, requests: report.requests + again.requests };
+        if (previous === inline) inline = null;
+        if (previous === thread) thread = null;
+        await previous.close();
+        session = next;
+      }
     }
     const serving = session;
     run = (inputs) => serving.run(inputs);
@@ -180,7 +193,10 @@ try {
     }
   }
 } catch (e) {
-  await fatal((e as Error).message);
+  // A drain that began during start-up closes the batcher and sessions under warmup, which then
+  // fails: that is the drain's doing, and it exits cleanly by itself.
+  if (draining !== null) await draining;
+  else await fatal((e as Error).message);
 }
 
 /**
@@ -191,6 +207,8 @@ try {
 function inlineFirst(cfg: OnnxRuntimeConfig): boolean {
   if (cfg.device !== 'cpu' || cfg.inference === 'thread') return false;
   if (cfg.inference === 'inline') return true;
+  // Without warmup runs `auto` has nothing to judge by and stays on the thread.
+  if (cfg.warmup.iterations === 0 || cfg.threads !== 1) return false;
   try {
     return statSync(cfg.model).size <= INLINE_FIRST_MAX_BYTES;
   } catch {
@@ -211,7 +229,8 @@ function fixedShapes(sig: Signature): boolean {
  */
 function placement(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): 'inline' | 'thread' {
   if (cfg.inference !== 'auto') return cfg.inference;
-  if (provider !== 'cpu' || times.size === 0 || !fixedShapes(sig)) return 'thread';
+  // CPU time measures one thread; with intra-op threads a batch's cost on the caller is not known.
+  if (provider !== 'cpu' || cfg.threads !== 1 || times.size === 0 || !fixedShapes(sig)) return 'thread';
   for (const t of times.values()) if (Math.min(...t) >= INLINE_MAX_SECONDS) return 'thread';
   return 'inline';
 }

@@ -114,6 +114,14 @@ describe('onnx worker process life', { concurrency: 4 }, () => {
     assert.deepEqual(await w.exited(), { code: 0, signal: null });
   });
 
+  test('SIGTERM during warmup: a clean drain (exit 0, no fatal), never ready', async () => {
+    const w = track(spawnWorker(onnxConfig('mlp', 'mlp.onnx', { batching: { maxBatchSize: 1, maxQueueDelay: 0 }, warmup: { iterations: 600 } })));
+    await w.next('warming');
+    w.child.kill('SIGTERM');
+    assert.deepEqual(await w.exited(), { code: 0, signal: null });
+    assert.equal(w.messages.some((m) => m.type === 'ready' || m.type === 'fatal'), false, JSON.stringify(w.messages.map((m) => m.type)));
+  });
+
   test('the IPC channel closing makes the worker exit', async () => {
     const w = track(await startWorker(onnxConfig('mlp', 'mlp.onnx')));
     w.child.disconnect();
