@@ -1,11 +1,11 @@
 // Where `npm run chaos` puts its processes. Timing criteria (shed in < 1 ms of proxy time, a
 // deadline + 50 ms) measure Outrider only when the load generator, the injector and the fixture
 // servers cannot preempt it mid-request: with taskset and two or more CPUs, the runner (and every
-// helper it starts, which inherit its affinity) runs on CPU 0 and each Outrider (with its runtime
-// workers) on CPU 1, as in bench/. Without taskset, or on one CPU, everything runs unpinned. The
+// helper it starts, which inherit its affinity) runs on the first allowed CPU and each Outrider (with its
+// runtime workers) on the second, as in bench/. Without taskset, or on one CPU, everything runs unpinned. The
 // `npm test` subset never pins (the test runner's own concurrency decides there).
 import { execFileSync } from 'node:child_process';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 
 export interface Placement {
   /** The CPU each Outrider is started on; null: unpinned. */
@@ -19,18 +19,44 @@ export function placement(): Placement {
   return current;
 }
 
-/** Pins this process to CPU 0 and Outriders to CPU 1 when it can; returns what it did. */
+/**
+ * The CPUs this process may run on, in order, from `Cpus_allowed_list` (e.g. `2-3,6`): a
+ * container or cgroup cpuset need not include CPUs 0 and 1. Empty when it cannot be read.
+ */
+export function allowedCpus(status: string = readStatus()): number[] {
+  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(status);
+  if (m === null) return [];
+  const cpus: number[] = [];
+  for (const part of m[1]!.split(',')) {
+    const [lo, hi] = part.split('-').map(Number);
+    if (!Number.isInteger(lo)) return [];
+    for (let c = lo!; c <= (hi ?? lo!) && cpus.length < 4096; c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+function readStatus(): string {
+  try {
+    return readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Pins this process to the first allowed CPU and Outriders to the second when it can; returns what it did. */
 export function pinForChaos(): Placement {
-  if (os.availableParallelism() < 2) {
-    current = { proxyCpu: null, note: 'unpinned (one CPU)' };
+  const cpus = allowedCpus();
+  if (cpus.length < 2) {
+    current = { proxyCpu: null, note: cpus.length === 1 ? 'unpinned (one CPU)' : 'unpinned (allowed CPUs unknown)' };
     return current;
   }
+  const [runner, proxy] = cpus as [number, number];
   try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-p', '-c', String(runner), String(process.pid)], { stdio: 'ignore' });
   } catch (e) {
     current = { proxyCpu: null, note: `unpinned (taskset: ${(e as Error).message.split('\n')[0]})` };
     return current;
   }
-  current = { proxyCpu: 1, note: 'pinned: runner, injector and fixtures on CPU 0; Outrider and its runtimes on CPU 1' };
+  current = { proxyCpu: proxy, note: `pinned: runner, injector and fixtures on CPU ${runner}; Outrider and its runtimes on CPU ${proxy}` };
   return current;
 }
