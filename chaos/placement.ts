@@ -5,7 +5,7 @@
 // runtime workers) on the second, as in bench/. Without taskset, or on one CPU, everything runs unpinned. The
 // `npm test` subset never pins (the test runner's own concurrency decides there).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { allowedCpus } from '../bench/cpus.ts';
 
 export interface Placement {
   /** The CPU each Outrider is started on; null: unpinned. */
@@ -17,30 +17,6 @@ let current: Placement = { proxyCpu: null, note: 'unpinned' };
 
 export function placement(): Placement {
   return current;
-}
-
-/**
- * The CPUs this process may run on, in order, from `Cpus_allowed_list` (e.g. `2-3,6`): a
- * container or cgroup cpuset need not include CPUs 0 and 1. Empty when it cannot be read.
- */
-export function allowedCpus(status: string = readStatus()): number[] {
-  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(status);
-  if (m === null) return [];
-  const cpus: number[] = [];
-  for (const part of m[1]!.split(',')) {
-    const [lo, hi] = part.split('-').map(Number);
-    if (!Number.isInteger(lo)) return [];
-    for (let c = lo!; c <= (hi ?? lo!) && cpus.length < 4096; c++) cpus.push(c);
-  }
-  return cpus;
-}
-
-function readStatus(): string {
-  try {
-    return readFileSync('/proc/self/status', 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** Pins this process to the first allowed CPU and Outriders to the second when it can; returns what it did. */

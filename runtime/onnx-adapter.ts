@@ -32,7 +32,7 @@ export class OnnxAdapter implements ReplicaAdapter {
   }
 
   launch(events: LaunchEvents): Promise<Launch> {
-    const cache = compileCacheDir();
+    const cache = workerCacheDir();
     const env: NodeJS.ProcessEnv = {
       // Node's compile cache (V8 code cache and stripped TypeScript, keyed by content) halves the
       // worker's module loading (~240 -> ~115 ms measured), which a restart waits for; an
@@ -56,36 +56,36 @@ export class OnnxAdapter implements ReplicaAdapter {
 
 let cacheDir: string | null | undefined;
 
+/** The workers' compile cache in the temp dir, looked up once per process. */
+function workerCacheDir(): string | null {
+  if (cacheDir === undefined) cacheDir = compileCacheDir(os.tmpdir());
+  return cacheDir;
+}
+
 /**
- * A writable directory for the workers' compile cache, or null (then they start without one).
- * The temp dir is shared, so the directory is per user (mode 0700) and is used only when it is
- * a real directory owned by us that nobody else can write: another user who created it first,
- * or planted a symlink there, must not be able to feed code to our workers.
+ * A writable directory for the workers' compile cache under `base`, or null (then they start
+ * without one). The temp dir is shared, so the directory is per user (mode 0700) and is used only
+ * when it is a real directory (lstat: not a symlink) owned by us that nobody else can write:
+ * another user who created it first, or planted a symlink there, must not feed code to our workers.
  */
-export function compileCacheDir(base: string = os.tmpdir()): string | null {
-  if (cacheDir !== undefined && base === os.tmpdir()) return cacheDir;
-  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+export function compileCacheDir(base: string): string | null {
+  const uid = process.getuid?.() ?? -1;
   const dir = path.join(base, `outrider-compile-cache-${uid}`);
-  let found: string | null = null;
   try {
     // Not `recursive`: the temp dir must exist, and Node's recursive mkdir never returns for some
     // unwritable parents (seen under /proc), as Node's own compile-cache setup does not either.
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const st = lstatSync(dir);
-    const safe = st.isDirectory() && !st.isSymbolicLink() && (uid < 0 || st.uid === uid) && (st.mode & 0o022) === 0;
-    if (safe) {
-      accessSync(dir, constants.W_OK);
-      found = dir;
-    }
-  } catch {
-    found = null;
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
   }
-  if (base === os.tmpdir()) cacheDir = found;
-  return found;
+  try {
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || (uid >= 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) return null;
+    accessSync(dir, constants.W_OK);
+    return dir;
+  } catch {
+    return null;
+  }
 }
 
 class OnnxLaunch implements Launch {

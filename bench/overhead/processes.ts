@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
+import { allowedCpus } from '../cpus.ts';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,24 +18,15 @@ export interface Placement {
 /** Upstream + load generator on the first allowed CPU, the proxy alone on the second (the reference placement). */
 export function choosePlacement(): Placement {
   const taskset = findExecutable('taskset');
-  const cpus = allowedCpus();
+  // Without the status line, assume every CPU is allowed.
+  const listed = allowedCpus();
+  const cpus = listed.length > 0 ? listed : Array.from({ length: availableParallelism() }, (_, i) => i);
   if (taskset === null) return { pinned: false, loadCpu: null, proxyCpu: null, note: 'taskset (util-linux) not found: every process runs unpinned' };
   const [load, proxy] = cpus;
   if (load === undefined || proxy === undefined) {
     return { pinned: false, loadCpu: null, proxyCpu: null, note: `only ${cpus.length} CPU allowed: every process runs unpinned` };
   }
   return { pinned: true, loadCpu: load, proxyCpu: proxy, note: `upstream + load generator on CPU ${load}, proxy under test on CPU ${proxy}` };
-}
-
-function allowedCpus(): number[] {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
-  if (line === undefined) return Array.from({ length: availableParallelism() }, (_, i) => i);
-  const cpus: number[] = [];
-  for (const part of line.slice(line.indexOf(':') + 1).trim().split(',')) {
-    const [lo, hi] = part.split('-').map(Number) as [number, number | undefined];
-    for (let c = lo; c <= (hi ?? lo); c++) cpus.push(c);
-  }
-  return cpus;
 }
 
 export function findExecutable(name: string): string | null {

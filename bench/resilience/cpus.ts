@@ -2,18 +2,7 @@
 // and the upstreams on another, when taskset (util-linux) is installed and two CPUs are allowed.
 // Without it every process runs unpinned and the report says so.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-
-function allowed(): number[] {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
-  if (line === undefined) return [];
-  const cpus: number[] = [];
-  for (const part of line.slice(line.indexOf(':') + 1).trim().split(',')) {
-    const [lo, hi] = part.split('-').map(Number) as [number, number | undefined];
-    for (let c = lo; c <= (hi ?? lo); c++) cpus.push(c);
-  }
-  return cpus;
-}
+import { allowedCpus } from '../cpus.ts';
 
 function hasTaskset(): boolean {
   try {
@@ -24,7 +13,7 @@ function hasTaskset(): boolean {
   }
 }
 
-const cpus = allowed();
+const cpus = allowedCpus();
 const usable = hasTaskset() && cpus.length >= 2;
 export const LOAD_CPU: number | null = usable ? cpus[0]! : null;
 export const PROXY_CPU: number | null = usable ? cpus[1]! : null;

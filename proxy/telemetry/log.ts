@@ -9,6 +9,7 @@ export type { Logger };
 const BATCH_CHARS = 32 * 1024;
 /** Bounded staleness: lines reach stdout within this many ms even at a trickle of traffic. */
 const FLUSH_EVERY_MS = 200;
+const STDOUT = 1;
 
 /**
  * Gathers pino's lines and hands them to the file descriptor 32 KiB at a time. SonicBoom's own
@@ -63,12 +64,12 @@ class LineBatch {
 export function createLogger(level: string): Logger {
   // Asynchronous stdout (an access-log line must not cost a write(2) on the request path); the
   // batch above decides when to write, so SonicBoom writes whatever it is handed at once.
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const dest = pino.destination({ dest: STDOUT, sync: false, minLength: 0 });
   const batch = new LineBatch(dest);
   // Epoch milliseconds: formatting an ISO date per line cost ~2% of the CPU under load.
   const logger = pino({ level, base: { svc: 'outrider' }, timestamp: pino.stdTimeFunctions.epochTime }, batch);
   process.once('exit', () => {
-    try { batch.flushSync(1); } catch { /* stdout already gone */ }
+    try { batch.flushSync(STDOUT); } catch { /* stdout already gone */ }
   });
   setInterval(() => {
     try { batch.flush(); } catch { /* closed at exit */ }
