@@ -52,7 +52,8 @@ export class Outrider {
     attachTelemetry(metrics.registry, this.events, log);
     this.cache = new SharedCache(this.events, log);
     this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, upstreams: config.upstreams, metrics });
-    this.runtimes = createRuntimeManager(config.runtimes, { logger: log });
+    // A replica leaving rotation is stopped only once the forwarder has nothing in flight to it.
+    this.runtimes = createRuntimeManager(config.runtimes, { logger: log, release: (origin) => this.forwarder.release(origin) });
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
     this.plane = { table, draining: false, inFlight: 0, metrics, log, warmToken: warmToken(), warmed: config.runtimes.length === 0 };

@@ -1,7 +1,8 @@
 // Forwarding one attempt to one endpoint with undici: pooled keep-alive connections, streamed
 // bodies both ways, the context's signal for cancellation, and the remaining budget sent on as
 // x-timeout-ms so the next hop (a chained sidecar, a runtime's queue) shrinks it further.
-import { Agent } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, Pool } from 'undici';
 import type { Endpoint } from '../runtime/types.ts';
 import type { UpstreamConfig } from './config/types.ts';
 import { upstreamAgent } from './tls.ts';
@@ -14,6 +15,8 @@ import { endSpan, startClientSpan } from './telemetry/tracing.ts';
 import type { EndpointPicker } from './balance.ts';
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'ENOENT']);
+/** How often release() looks at a draining origin's pool: only while a replica drains. */
+const RELEASE_POLL_MS = 5;
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
 
@@ -24,12 +27,21 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
+  /** The shared agent's per-origin pools, so that one origin's can be closed (release()). */
+  private readonly pools = new Map<string, Pool>();
   private readonly agent = new Agent({
     keepAliveTimeout: 4_000,
     // The request's own deadline bounds every phase; undici's fixed timeouts would only cut it shorter.
     headersTimeout: 0,
     bodyTimeout: 0,
     connect: { timeout: 5_000 },
+    factory: (origin, opts) => {
+      // The agent drops (and closes) a pool once it has no connection: forget those here too.
+      for (const [o, p] of this.pools) if (p.closed || p.destroyed) this.pools.delete(o);
+      const pool = new Pool(origin, opts);
+      this.pools.set(String(origin), pool);
+      return pool;
+    },
   });
   private readonly metrics: Metrics;
   /** Agents for upstreams with their own TLS options, by backend name; the rest share `agent`. */
@@ -136,6 +148,22 @@ export class Forwarder {
 
   async close(): Promise<void> {
     await Promise.all([this.agent.close(), ...[...this.tlsAgents.values()].map((a) => a.agent.close())]);
+  }
+
+  /**
+   * An endpoint left rotation (a runtime replica about to stop): resolves once no request the
+   * proxy sent to `origin` is still queued or running there. Only then may the server close its
+   * keep-alive connections: before, its close could race a request being written on one. New
+   * requests cannot pick the endpoint any more; its idle connections are the server's to close.
+   */
+  async release(origin: string): Promise<void> {
+    const pool = this.pools.get(origin);
+    if (pool === undefined) return;
+    while (!pool.closed && !pool.destroyed) {
+      const { pending, running } = pool.stats;
+      if (pending + running === 0) return;
+      await sleep(RELEASE_POLL_MS);
+    }
   }
 }
 

@@ -35,6 +35,7 @@ export class RuntimeBackend implements BackendSet {
       restart: outer.restart,
       warmup: outer.warmup,
       log: outer.log,
+      release: outer.release,
     };
   }
 

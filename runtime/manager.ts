@@ -34,9 +34,17 @@ export interface RuntimeManagerOptions {
    * channel), or 'auto' (default): setpriv when it is installed, else the keeper.
    */
   readonly parentDeathGuard?: 'auto' | ParentDeathGuard['kind'];
+  /**
+   * Called when a ready replica leaves rotation to stop (a reload's hand-over, a removed runtime,
+   * shutdown): resolve once nothing is in flight to `origin` and its pooled connections are
+   * closed. Waited for at most the runtime's stopGrace, then the server is stopped anyway.
+   */
+  readonly release?: (origin: string) => Promise<void>;
 }
 
 const METRICS_TIMEOUT_MS = 1000;
+/** How long a draining replica waits for the proxy to let go of it when its runtime is unknown. */
+const DEFAULT_RELEASE_MS = 5000;
 
 type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -58,7 +66,22 @@ class Manager extends EventEmitter implements RuntimeManager {
     this.makeAdapter = (config, ordinal, index) => config.kind === 'onnx'
       ? new OnnxAdapter(config, ordinal, index, { nodePath, workerPath: onnxWorker })
       : new ProcessAdapter(config, ordinal, { guard: () => parentDeathGuard(guard, nodePath) });
+    const release = opts.release;
     this.hooks = {
+      release: async (r, origin) => {
+        if (release === undefined) return;
+        const grace = this.backends.get(r.runtime)?.config.stopGrace ?? DEFAULT_RELEASE_MS;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, grace, 'late'); });
+        try {
+          const how = await Promise.race([release(origin).then(() => 'released' as const), late]);
+          if (how === 'late') this.logger.warn({ runtime: r.runtime, replica: r.index, graceMs: grace }, 'requests to a draining replica outlived stopGrace; stopping it anyway');
+        } catch (e) {
+          this.logger.warn({ runtime: r.runtime, replica: r.index, err: e instanceof Error ? e.message : String(e) }, 'releasing a draining replica failed; stopping it anyway');
+        } finally {
+          clearTimeout(timer);
+        }
+      },
       state: (r, state, previous, reason) => {
         const fields = { runtime: r.runtime, replica: r.index, state, previous, reason };
         if (state === 'crashed') this.logger.warn(fields, 'runtime replica crashed');

@@ -46,6 +46,13 @@ export interface ReplicaHooks {
   restart(replica: Replica): void;
   warmup(replica: Replica, seconds: number): void;
   log(replica: Replica, stream: LogStream, line: string): void;
+  /**
+   * A ready replica left rotation for a graceful stop: resolves once the proxy has no request
+   * in flight to `origin` and no connection open to it (bounded; never rejects). Only then is
+   * the server told to stop, so its close of idle keep-alive connections cannot race a request
+   * the proxy is writing on one.
+   */
+  release(replica: Replica, origin: string): Promise<void>;
 }
 
 interface Attempt {
@@ -98,14 +105,21 @@ export class Replica {
     return this.launch();
   }
 
-  /** Out of rotation at once, then the adapter's graceful stop. Resolves when stopped. */
+  /** Out of rotation at once, then (once the proxy let go of it) the adapter's graceful stop. Resolves when stopped. */
   stop(): Promise<void> {
     if (this.stopping !== null) return this.stopping;
     this.stopping = new Promise((resolve) => { this.markStopped = resolve; });
     const state = this.lc.state;
     if (state === 'stopped') this.markStopped();
     else if (state === 'backoff') this.lc.to('stopped');
-    else if (state === 'starting' || state === 'warming' || state === 'ready') {
+    else if (state === 'ready' && this.origin !== null && this.attempt?.proc != null) {
+      const { origin, attempt } = this;
+      const proc = this.attempt.proc;
+      this.lc.to('draining');
+      void this.hooks.release(this, origin).then(() => {
+        if (!attempt.exited) void proc.drain();
+      });
+    } else if (state === 'starting' || state === 'warming' || state === 'ready') {
       this.lc.to('draining');
       // No proc yet: the spawn is still under way and launch() drains it when it lands.
       void this.attempt?.proc?.drain();

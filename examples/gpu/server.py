@@ -235,26 +235,38 @@ def build_app(model: Model) -> web.Application:
     return app
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--model-name", default=os.environ.get("MODEL", "resnet"))
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="auto: the GPU when torch sees one, else the CPU; cuda: refuse to start without one")
     parser.add_argument("--shutdown-timeout", type=float, default=4.0,
                         help="seconds in-flight requests get after SIGTERM (keep below Outrider's stopGrace)")
     args = parser.parse_args()
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        # Pinned to a GPU this machine does not have (or no driver): serving on the CPU instead
+        # would look healthy and be far slower, so fail, and say why on the last stderr line.
+        cuda = torch.version.cuda or "none (a CPU-only torch build)"
+        print(f"--device cuda: torch sees no CUDA device (CUDA_VISIBLE_DEVICES={visible}, torch {torch.__version__}, "
+              f"CUDA {cuda})", file=sys.stderr, flush=True)
+        return 2
+    use_cuda = args.device != "cpu" and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"{args.model_name} server: torch {torch.__version__}, device {device}{gpu}, "
-          f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}", flush=True)
+          f"CUDA_VISIBLE_DEVICES={visible}", flush=True)
 
     # SIGTERM/SIGINT: aiohttp stops accepting and lets in-flight requests finish, then exits 0.
     web.run_app(build_app(Model(args.model_name, device)), host=args.host, port=args.port,
                 shutdown_timeout=args.shutdown_timeout, print=lambda line: print(line, flush=True))
+    return 0
 
 
 if __name__ == "__main__":

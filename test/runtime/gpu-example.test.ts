@@ -65,3 +65,19 @@ test('examples/gpu: server.py runs as a process runtime, warmed with warm.json, 
   const stopped = await waitFor('stopped', () => states.find((e) => e.state === 'stopped'));
   assert.equal(stopped.reason, 'exited with code 0', 'aiohttp shut down gracefully on SIGTERM');
 });
+
+test('examples/gpu: with --device cuda a replica pinned to a GPU that is not there fails at start and says why', async (t) => {
+  // CUDA_VISIBLE_DEVICES=99 hides every GPU on any real machine, and a CPU-only torch has none.
+  const loaded = await loadConfigFile(CONFIG, { ...process.env, OUTRIDER_DATA: '127.0.0.1:0', OUTRIDER_ADMIN: '127.0.0.1:0', OUTRIDER_TORCH_DEVICE: 'cuda' });
+  assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.map(formatConfigError).join('\n'));
+  const runtime = loaded.config.runtimes.find((r) => r.name === 'big-model');
+  assert.ok(runtime !== undefined && runtime.kind === 'process');
+  assert.deepEqual(runtime.command.slice(-2), ['--device', 'cuda']);
+  const manager = createRuntimeManager([{ ...runtime, devices: ['99'], restart: { ...runtime.restart, minBackoff: 5_000 } }], { logger: captureLogger() });
+  t.after(() => manager.stop());
+  const states = recordStates(manager);
+  await manager.start();
+  const crashed = await waitFor('crashed', () => states.find((e) => e.state === 'crashed'), 60_000);
+  assert.match(crashed.reason ?? '', /exited with code 2 \(stderr: --device cuda: torch sees no CUDA device \(CUDA_VISIBLE_DEVICES=99,/);
+  assert.ok(!states.some((e) => e.state === 'ready'));
+});

@@ -121,3 +121,39 @@ test('update() before start() only changes what start() will run', async (t) => 
   const ready = await waitReady(manager, 'early', 0);
   assert.equal((await getJson(ready.origin!, '/env')).body.SELF, 'configured before start');
 });
+
+test('a replica leaving rotation is stopped only once release() resolves, or after stopGrace when it never does', async (t) => {
+  const released: string[] = [];
+  let letGo: () => void = () => {};
+  const logger = captureLogger();
+  const manager = createRuntimeManager([processRuntime('held', { stopGrace: 600 })], {
+    logger,
+    release: (origin) => {
+      released.push(origin);
+      // The first hand-over waits for the test; the second one's release never resolves.
+      return released.length === 1 ? new Promise<void>((resolve) => { letGo = resolve; }) : new Promise<void>(() => {});
+    },
+  });
+  t.after(() => manager.stop());
+  await manager.start();
+  const first = await waitReady(manager, 'held', 0);
+
+  await manager.update([processRuntime('held', { stopGrace: 600, env: { GENERATION: '2' } })]);
+  await waitReady(manager, 'held', 1);
+  await waitFor('release asked', () => released.length === 1);
+  assert.deepEqual(released, [first.origin]);
+  assert.deepEqual(manager.backend('held')!.endpoints().map((e) => e.id), ['held/1'], 'out of rotation at once');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(isAlive(first.pid!), 'not signalled while the proxy still has requests there');
+  assert.equal(replicaStatus(manager, 'held', 0)!.state, 'draining');
+  letGo();
+  await waitFor('old replica stopped', () => !isAlive(first.pid!) && manager.status()[0]!.replicas.length === 1);
+
+  const second = replicaStatus(manager, 'held', 1)!;
+  const t0 = Date.now();
+  await manager.update([processRuntime('held', { stopGrace: 600, env: { GENERATION: '3' } })]);
+  await waitReady(manager, 'held', 0);
+  await waitFor('stopped after stopGrace', () => !isAlive(second.pid!), 5000);
+  assert.ok(Date.now() - t0 >= 600, 'waited stopGrace for the release');
+  assert.ok(logger.records.some((r) => r.level === 'warn' && r.msg.startsWith('requests to a draining replica outlived stopGrace')));
+});
