@@ -3,8 +3,9 @@
 # numpy, but no Node: unpacks .device/bundle.tar.xz (made by bundle.sh), then checks the GPU
 # paths and writes what it saw under $OUT (default .device/out):
 #   1. nvidia-smi and torch's view of the GPUs;
-#   2. npm run bench:gpu on that GPU (cold start, pinning, outputs vs CPU, overhead vs direct,
-#      recovery after SIGKILL, clean stop), sampling nvidia-smi's compute apps meanwhile;
+#   2. npm run bench:gpu on that GPU with server.py --device cuda (cold start, pinning, outputs
+#      vs CPU, overhead vs direct, recovery after SIGKILL, clean stop, a reload of two replicas
+#      under load, a replica pinned to a missing GPU), sampling nvidia-smi's compute apps;
 #   3. test/runtime/gpu-example.test.ts with the GPU visible;
 #   4. an ONNX runtime with `device: cuda` (cpuFallback false, then true) to record what a
 #      user sees when onnxruntime-node has no CUDA execution provider installed.
@@ -33,10 +34,10 @@ node --version
 nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
 "$PY" -c 'import torch, sys; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "count", torch.cuda.device_count())'
 
-step "bench:gpu on GPU 0"
+step "bench:gpu on GPU 0 (--torch-device cuda)"
 ( while sleep 1; do nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader; done ) > "$OUT/compute-apps.txt" 2>&1 &
 sampler=$!
-timeout 240 node bench/gpu/run.ts --python "$PY" --devices 0 --duration "${DURATION:-5}" --out "$OUT/gpu.json"
+timeout 300 node bench/gpu/run.ts --python "$PY" --gpu 0 --torch-device cuda --duration "${DURATION:-5}" --out "$OUT/gpu.json"
 echo "bench:gpu exit $?"
 kill "$sampler"
 echo "GPU compute apps seen while it ran (pid, name, memory):"; sort -u "$OUT/compute-apps.txt" | head -20

@@ -34,7 +34,7 @@ const USAGE = `usage: npm run bench:gpu -- [--python PATH] [--gpu 0] [--torch-de
 const EXAMPLE = join(REPO_ROOT, 'examples', 'gpu');
 const RUNTIME = 'resnet-bench';
 const INFER = '/v2/models/resnet/infer';
-const READY_TIMEOUT_MS = 180_000;
+const READY_TIMEOUT_MS = 90_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -181,8 +181,10 @@ async function main(): Promise<void> {
     result.stop = await stop(o, [fresh!.pid!]);
     result.errorLogLines = errorLines(o).length;
 
-    result.reload = await reload(processes, dir, body);
-    if (torchDevice === 'cuda') result.missingGpu = await missingGpu(processes, dir);
+    // The later phases report a failure in the result rather than lose the figures above.
+    const phase = async (f: () => Promise<Record<string, unknown>>) => f().catch((e: unknown) => ({ phaseError: e instanceof Error ? e.message : String(e) }));
+    result.reload = await phase(() => reload(processes, dir, body));
+    if (torchDevice === 'cuda') result.missingGpu = await phase(() => missingGpu(processes, dir));
 
     print(result, loads);
     const out = args.out ?? join(REPO_ROOT, 'bench', 'results', `gpu-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -309,16 +311,17 @@ function print(r: Record<string, unknown>, loads: Record<string, ClosedLoopResul
   console.log(`recovery:     ${fmt(recovery.readyAgainMs)} ms from SIGKILL to ready again (new pid ${recovery.newPid})`);
   console.log(`stop:         exit ${stop.exitCode} in ${fmt(stop.ms)} ms, server gone: ${stop.serverGone}`);
   console.log(`error lines:  ${r.errorLogLines as number}`);
-  const rl = r.reload as { reloadStatus: number; replacedMs: number; oldGoneMs: number; sent: number; failed: number; firstError: string | null;
+  const rl = r.reload as { phaseError?: string; reloadStatus: number; replacedMs: number; oldGoneMs: number; sent: number; failed: number; firstError: string | null;
     gpuPidsBefore: number[] | null; gpuPidsMax: number | null; gpuPidsAfter: number[] | null; stop: { exitCode: number | null }; errorLogLines: number };
-  console.log(`reload:       2 replicas on GPU ${gpu}; POST /config/reload ${rl.reloadStatus}; new replicas ready in ${fmt(rl.replacedMs)} ms, `
+  if (rl.phaseError !== undefined) console.log(`reload:       failed: ${rl.phaseError}`);
+  else console.log(`reload:       2 replicas on GPU ${gpu}; POST /config/reload ${rl.reloadStatus}; new replicas ready in ${fmt(rl.replacedMs)} ms, `
     + `old ones gone at ${fmt(rl.oldGoneMs)} ms; ${rl.failed}/${rl.sent} requests failed${rl.firstError === null ? '' : ` (first: ${rl.firstError})`}`);
-  if (rl.gpuPidsBefore !== null) {
+  if (rl.phaseError === undefined && rl.gpuPidsBefore !== null) {
     console.log(`              GPU processes: ${rl.gpuPidsBefore.length} before, at most ${rl.gpuPidsMax} during, ${rl.gpuPidsAfter?.length} after; `
       + `stop exit ${rl.stop.exitCode}; error lines ${rl.errorLogLines}`);
   }
-  const mg = r.missingGpu as { readyzStatus: number; lastError: string | null } | undefined;
-  if (mg !== undefined) console.log(`missing GPU:  /readyz ${mg.readyzStatus}; lastError: ${mg.lastError}`);
+  const mg = r.missingGpu as { phaseError?: string; readyzStatus: number; lastError: string | null } | undefined;
+  if (mg !== undefined) console.log(`missing GPU:  ${mg.phaseError !== undefined ? `failed: ${mg.phaseError}` : `/readyz ${mg.readyzStatus}; lastError: ${mg.lastError}`}`);
   console.log('');
   const rows = [1, 16].flatMap((c) => {
     const d = loads[`direct/${c}`]!;
