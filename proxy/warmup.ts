@@ -9,8 +9,13 @@ import { Agent, request } from 'undici';
 import type { Config, RuntimeConfig } from './config/types.ts';
 import type { Logger } from './telemetry/log.ts';
 
+/** Repetitions of a cheap probe (health, a request the worker refuses in validation). */
 const REQUESTS_PER_PROBE = 32;
+/** Repetitions of a real inference: each one costs a model run, which may be slow. */
+const REQUESTS_PER_INFERENCE = 4;
 const CONCURRENCY = 4;
+/** Readiness waits for this warmup: past this budget no further warmup request is started. */
+const WARM_BUDGET_MS = 10_000;
 
 export function warmToken(): string {
   return randomBytes(16).toString('hex');
@@ -20,6 +25,10 @@ interface Probe {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly body?: string;
+  /** Times it is sent (default REQUESTS_PER_PROBE). */
+  readonly repeat?: number;
+  /** Sent once first; repeated only when that answer is 200 (a path the model may not serve). */
+  readonly gated?: boolean;
 }
 
 /** Requests every runtime answers cheaply, whatever its model: health, and (onnx) an infer the worker refuses in validation. */
@@ -48,7 +57,9 @@ const WARM_DYNAMIC_DIM = 16;
  * A valid batch-1 KServe v2 request built from the model's metadata (GET /v2/models/{name}), so
  * that warmup through the proxy also runs the worker's success path the way real traffic does
  * (with the proxy's x-timeout-ms: deadline timers in the batcher, a real output to encode); and
- * an OpenAI embeddings request for an embedder. None when an input is of a kind not synthesised.
+ * an OpenAI embeddings request when the model takes `input_ids`. Both are gated: whether the
+ * worker serves them is its decision (runtime/onnx/signature.ts), so the first answer says
+ * whether to send the rest. None when an input is of a kind not synthesised.
  */
 export function warmInferences(name: string, meta: { inputs?: readonly IoMetadata[]; outputs?: readonly IoMetadata[] }): Probe[] {
   const inputs = meta.inputs ?? [];
@@ -61,10 +72,11 @@ export function warmInferences(name: string, meta: { inputs?: readonly IoMetadat
     if (value === null || n > MAX_WARM_ELEMENTS) return [];
     tensors.push({ name: i.name, shape, datatype: i.datatype, data: new Array<unknown>(n).fill(value) });
   }
-  const out: Probe[] = [{ method: 'POST', path: `/v2/models/${name}/infer`, body: JSON.stringify({ inputs: tensors }) }];
-  const embedder = inputs.length === 1 && inputs[0]!.datatype === 'INT64' && inputs[0]!.shape.length === 2 &&
-    (meta.outputs ?? []).some((o) => o.datatype === 'FP32' && o.shape.length === 2);
-  if (embedder) out.push({ method: 'POST', path: '/v1/embeddings', body: JSON.stringify({ model: name, input: 'warm up the embeddings path' }) });
+  const gate = { repeat: REQUESTS_PER_INFERENCE, gated: true } as const;
+  const out: Probe[] = [{ method: 'POST', path: `/v2/models/${name}/infer`, body: JSON.stringify({ inputs: tensors }), ...gate }];
+  if (inputs.some((i) => i.name === 'input_ids')) {
+    out.push({ method: 'POST', path: '/v1/embeddings', body: JSON.stringify({ model: name, input: 'warm up the embeddings path' }), ...gate });
+  }
   return out;
 }
 
@@ -77,7 +89,8 @@ async function metadata(agent: Agent, origin: string, r: RuntimeConfig, headers:
       return {};
     }
     const meta = await res.body.json() as { inputs?: unknown; outputs?: unknown };
-    const io = (v: unknown): IoMetadata[] | undefined => (Array.isArray(v) && v.every((i) => typeof i?.name === 'string' && typeof i?.datatype === 'string' && Array.isArray(i?.shape)) ? v as IoMetadata[] : undefined);
+    const io = (v: unknown): IoMetadata[] | undefined => (Array.isArray(v) && v.every((i) => typeof i?.name === 'string' && typeof i?.datatype === 'string'
+      && Array.isArray(i?.shape) && (i.shape as unknown[]).every((d) => Number.isInteger(d))) ? v as IoMetadata[] : undefined);
     const inputs = io(meta.inputs);
     const outputs = io(meta.outputs);
     return { ...(inputs === undefined ? {} : { inputs }), ...(outputs === undefined ? {} : { outputs }) };
@@ -107,23 +120,35 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
       const all = probes(r);
       if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
       for (const p of all) {
-        const queue = Array.from({ length: REQUESTS_PER_PROBE }, (_, i) => i);
+        const send = async (): Promise<number> => {
+          const res = await request(`${target.origin}${p.path}`, {
+            dispatcher: agent,
+            method: p.method,
+            headers: headersFor(r, p.body !== undefined),
+            body: p.body ?? null,
+          });
+          await res.body.dump();
+          sent++;
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          return res.statusCode;
+        };
+        const spent = () => performance.now() - started > WARM_BUDGET_MS;
+        let left = p.repeat ?? REQUESTS_PER_PROBE;
+        if (spent()) break;
+        if (p.gated === true) {
+          left--;
+          if (await send() !== 200) continue;
+        }
         await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-          while (queue.pop() !== undefined) {
-            const res = await request(`${target.origin}${p.path}`, {
-              dispatcher: agent,
-              method: p.method,
-              headers: headersFor(r, p.body !== undefined),
-              body: p.body ?? null,
-            });
-            await res.body.dump();
-            sent++;
-            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          while (left > 0 && !spent()) {
+            left--;
+            await send();
           }
         }));
       }
     }
-    log.info({ requests: sent, statuses, ms: Math.round(performance.now() - started) }, 'proxy forward path warmed');
+    const ms = Math.round(performance.now() - started);
+    log.info({ requests: sent, statuses, ms, ...(ms > WARM_BUDGET_MS ? { budgetMs: WARM_BUDGET_MS } : {}) }, 'proxy forward path warmed');
   } catch (e) {
     // Warmup is an optimisation: a failure must not hold readiness back.
     log.warn({ err: (e as Error).message, requests: sent }, 'proxy warmup incomplete');

@@ -7,7 +7,7 @@
 // a second signal during the drain exits at once (code 1).
 // The IPC channel closing means the supervisor is gone: exit at once, leaving no orphan.
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { OnnxRuntimeConfig } from '../../proxy/config/types.ts';
 import type { ParentToWorker, WorkerInit, WorkerToParent } from '../protocol.ts';
@@ -34,8 +34,14 @@ function send(msg: WorkerToParent): Promise<void> {
 
 /** Longest warm batch that `inference: auto` runs on the HTTP thread (blocking its event loop that long). */
 const INLINE_MAX_SECONDS = 0.002;
-/** Model files up to this size start inline under `inference: auto` (the bundled ones are tens of KiB). */
+/** Model files up to this size start inline under `inference: auto` (the bundled ones are at most a few hundred KiB). */
 const INLINE_FIRST_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The `location` entry of a TensorProto's external_data (a StringStringEntryProto: field 1,
+ * length 8, "location"): present in a model only when some tensor's data lives outside it.
+ */
+const EXTERNAL_DATA_KEY = Buffer.from('\x0a\x08location', 'latin1');
 
 let exiting = false;
 let flog: Logger = log;
@@ -140,6 +146,8 @@ try {
     inline = null;
     session = await openThread();
   }
+  // Where the session was first opened (the ready log's `opened`; `inference` is where it serves).
+  const opened = session instanceof InlineSession ? 'inline' : 'thread';
   // Warm batch times by row count, recorded while warming: they decide `inference: auto`.
   const warmTimes = new Map<number, number[]>();
   // Times every run into warmTimes: warmup's runs are what `auto` and the ready log judge by.
@@ -189,7 +197,7 @@ try {
       metrics.reset();
       http.setReady();
       await send({ type: 'ready', warmupSeconds: report.seconds });
-      rlog.info({ port, provider, inference: serving instanceof InlineSession ? 'inline' : 'thread', slowestWarmBatchMs: slowestWarm(warmTimes), warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
+      rlog.info({ port, provider, inference: serving instanceof InlineSession ? 'inline' : 'thread', opened, slowestWarmBatchMs: slowestWarm(warmTimes), warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
     }
   }
 } catch (e) {
@@ -210,7 +218,9 @@ function inlineFirst(cfg: OnnxRuntimeConfig): boolean {
   // Without warmup runs `auto` has nothing to judge by and stays on the thread.
   if (cfg.warmup.iterations === 0 || cfg.threads !== 1) return false;
   try {
-    return statSync(cfg.model).size <= INLINE_FIRST_MAX_BYTES;
+    // A small .onnx may be the graph only, its weights in external data files beside it:
+    // the file's size then says nothing about the session's.
+    return statSync(cfg.model).size <= INLINE_FIRST_MAX_BYTES && !readFileSync(cfg.model).includes(EXTERNAL_DATA_KEY);
   } catch {
     return false;   // the thread's open reports the missing file
   }

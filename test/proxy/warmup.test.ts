@@ -1,7 +1,13 @@
 // The proxy's warmup requests built from a model's KServe v2 metadata (proxy/warmup.ts).
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { warmInferences } from '../../proxy/warmup.ts';
+import pino from 'pino';
+import { loadConfigText } from '../../proxy/config/load.ts';
+import { warmForwardPath, warmInferences } from '../../proxy/warmup.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
 
 test('a batch-1 request from the metadata: dynamic batch dim 1, other dynamic dims 16, fixed dims kept', () => {
   const probes = warmInferences('mlp', {
@@ -22,6 +28,7 @@ test('an embedder also gets an OpenAI embeddings request', () => {
     outputs: [{ name: 'embeddings', datatype: 'FP32', shape: [-1, 128] }],
   });
   assert.deepEqual(probes.map((p) => p.path), ['/v2/models/embedder/infer', '/v1/embeddings']);
+  assert.ok(probes.every((p) => p.gated === true && p.repeat === 4), 'real inferences are few, and sent on only when the first succeeds');
   assert.deepEqual(JSON.parse(probes[0]!.body!).inputs[0].data.slice(0, 2), [1, 1]);
 });
 
@@ -29,4 +36,48 @@ test('nothing for inputs it does not synthesise: BYTES, huge fixed shapes, no me
   assert.deepEqual(warmInferences('t', { inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }] }), []);
   assert.deepEqual(warmInferences('big', { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1024, 1024] }] }), []);
   assert.deepEqual(warmInferences('none', {}), []);
+});
+
+test('warmForwardPath: cheap probes 32 times, a real inference 4 times, a path the model refuses once; bad metadata gives no inference', async (t) => {
+  const seen = new Map<string, number>();
+  let metadata: unknown = {
+    name: 'm', inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, -1] }, { name: 'position_ids', datatype: 'INT64', shape: [-1, -1] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 8] }],
+  };
+  // Stands in for the data listener: it answers what the worker behind it would.
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const key = `${req.method} ${req.url}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+      if (req.url === '/v2/models/m') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(metadata));
+      // This model has input_ids but also position_ids: the worker serves no embeddings for it.
+      if (req.url === '/v1/embeddings') return void res.writeHead(404).end('{}');
+      res.writeHead(200).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const loaded = await loadConfigText(`
+version: 1
+runtimes:
+  - { name: m, kind: onnx, model: examples/models/embedder.onnx }
+routes:
+  - { name: m, match: { path: /v2/models/m/, prefix: true }, backends: [ { to: m } ] }
+`, join(ROOT, 'outrider.yaml'));
+  assert.ok(loaded.ok);
+  const log = pino({ level: 'silent' });
+
+  await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  assert.equal(seen.get('GET /v2/health/ready'), 32);
+  assert.equal(seen.get('POST /v2/models/m/infer'), 32 + 4, 'the refused-in-validation probe 32 times, the valid one 4');
+  assert.equal(seen.get('POST /v1/embeddings'), 1, 'refused once: not sent again');
+
+  // Metadata whose shape is not integers is ignored: only the cheap probes go.
+  seen.clear();
+  metadata = { name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: ['N', 4] }] };
+  await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  assert.equal(seen.get('POST /v2/models/m/infer'), 32);
+  assert.equal(seen.get('POST /v1/embeddings'), undefined);
 });

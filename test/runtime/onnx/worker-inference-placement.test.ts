@@ -91,3 +91,36 @@ test('inference: auto starts a small model inline and moves it to the thread whe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** The `opened` of the worker's "ready" log line: where the session was first opened. */
+async function opened(w: WorkerHandle): Promise<string | undefined> {
+  await placement(w);
+  const line = w.stdout().split('\n').find((l) => l.includes('"msg":"ready"'));
+  return line === undefined ? undefined : (JSON.parse(line) as { opened?: string }).opened;
+}
+
+test('inference: auto opens a small model inline first, but not a small .onnx whose weights are external data', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'outrider-external-data-'));
+  const model = join(dir, 'mlp.onnx');
+  try {
+    // The same mlp with every initializer in mlp.onnx.data beside the graph.
+    execFileSync('/usr/bin/python3', ['-c', [
+      'import onnx, sys',
+      'm = onnx.load(sys.argv[1])',
+      'onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True, location="mlp.onnx.data", size_threshold=0)',
+    ].join('\n'), `${MODELS}mlp.onnx`, model]);
+    const [plain, external] = await Promise.all([
+      startWorker(onnxConfig('mlp', 'mlp.onnx', { batching: { maxBatchSize: 4, maxQueueDelay: 0 } })),
+      startWorker(onnxConfig('mlp', model, { batching: { maxBatchSize: 4, maxQueueDelay: 0 } })),
+    ]);
+    try {
+      assert.equal(await opened(plain), 'inline');
+      assert.equal(await opened(external), 'thread', external.stdout());
+      assert.deepEqual(await logits(external), await logits(plain));
+    } finally {
+      await Promise.all([plain.kill(), external.kill()]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
