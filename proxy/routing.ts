@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BackendSet, Endpoint } from '../runtime/types.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './config/types.ts';
 import { OutriderError } from './errors.ts';
-import type { RequestContext } from './context.ts';
+import { requestHasBody, type RequestContext } from './context.ts';
 import type { Handler } from './pipeline.ts';
 import { compose } from './pipeline.ts';
 import type { Balancers } from './balance.ts';
@@ -18,6 +18,7 @@ import type { Persistent } from './persist.ts';
 import type { CacheStore } from './cache/store.ts';
 import type { SharedCache } from './cache/shared.ts';
 import { timeoutPolicy } from '../policies/timeout/index.ts';
+import { RETRY, type RetryEvent } from '../policies/retry/events.ts';
 import { routeSplit } from '../policies/split/index.ts';
 import type { BackendShare } from '../policies/split/index.ts';
 import { singleModelPath } from '../policies/split/model-path.ts';
@@ -153,7 +154,23 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
       const endpoint = picker.pick(ctx.avoid === null ? ready : avoiding(ready, ctx.avoid, picker.ejected), rc.balance);
       if (endpoint === null) throw new OutriderError('unavailable', `no ready endpoint for backend "${name}"`, { detail: 'no_endpoint' });
       ctx.attempts++;
-      return forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
+      const attempt = forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
+      if (ready.length < 2 || !canResend(ctx)) return attempt;
+      // A connection that could not be made sent nothing: a request that can be sent again (no
+      // body, or one a policy buffered) goes to another ready endpoint once, retry policy or not:
+      // an endpoint that just died, before the supervisor or the outlier detector took it out,
+      // must not fail requests its peers can serve. A streamed body cannot go again: undici
+      // destroys it with the failed attempt (a route's `retry` buffers bodies to replay them).
+      return attempt.catch((e: unknown) => {
+        if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.signal.aborted) throw e;
+        const next = picker.pick(avoiding(set.endpoints(), endpoint.id, picker.ejected), rc.balance);
+        if (next === null || next.id === endpoint.id) throw e;
+        ctx.attempts++;
+        // Counted as a retry (outrider_retries_total); not charged to a retry budget: nothing
+        // reached the endpoint that failed.
+        deps.events.emit(RETRY, { route: rc.name, reason: 'connect' } satisfies RetryEvent);
+        return forwarder.forward(ctx, next, picker, attemptBudget(ctx, rc.attemptTimeout));
+      });
     };
     perBackend.set(name, compose(...backendPolicies(build, name))(forward));
   }
@@ -169,6 +186,11 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     return out;
   };
   return { name: rc.name, config: rc, handler, matches: matcher(rc), status, shares: chooser.shares, action: (name) => actions.get(name) };
+}
+
+/** The request can be sent again: it has no body, or its body is buffered. */
+function canResend(ctx: RequestContext): boolean {
+  return ctx.body !== null || !requestHasBody(ctx.req);
 }
 
 /** The ready endpoints less `avoid` (the one a retry follows), unless nothing else is in rotation. */

@@ -1,0 +1,50 @@
+// A connection that cannot be made sent nothing, so Outrider sends a request it can send again
+// (no body, or a buffered one) to another ready endpoint once, even on a route without `retry`:
+// an endpoint that has just died must not fail requests its peers can serve.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { startOutrider } from '../helpers/outrider.ts';
+import { closedPort, echo, startUpstream } from '../helpers/upstreams.ts';
+
+const config = (endpoints: string[]) => `
+version: 1
+listen: { data: 127.0.0.1:0, admin: 127.0.0.1:0 }
+upstreams:
+  - name: pair
+    endpoints: [${endpoints.join(', ')}]
+routes:
+  - name: all
+    match: { path: /, prefix: true }
+    timeout: 5s
+    balance: round-robin
+    backends: [ { to: pair } ]
+`;
+
+test('connection refused on one endpoint: a request without a body is served by the other, without a retry policy', async (t) => {
+  const live = await startUpstream(echo);
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const o = await startOutrider(config([dead, live.origin]));
+  t.after(async () => { await o.stop(); await live.close(); });
+
+  const n = 20;
+  for (let i = 0; i < n; i++) {
+    const r = await request(`${o.data}/v2/models/m?i=${i}`);
+    const text = await r.body.text();
+    assert.equal(r.statusCode, 200, text.slice(0, 300));
+    assert.equal((JSON.parse(text) as { url: string }).url, `/v2/models/m?i=${i}`);
+  }
+  assert.equal(live.seen.length, n, 'each request reached the live endpoint exactly once');
+  const m = await (await request(`${o.admin}/metrics`)).body.text();
+  assert.match(m, /outrider_requests_total\{[^}]*route="all"[^}]*code="200"[^}]*\} 20/);
+  assert.match(m, /outrider_retries_total\{route="all"\} 10/, 'round-robin sent every other request to the dead endpoint first');
+});
+
+test('connection refused with no other endpoint: 503 unavailable, not a hang', async (t) => {
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const o = await startOutrider(config([dead]));
+  t.after(async () => { await o.stop(); });
+  const r = await request(`${o.data}/x`, { method: 'POST', body: 'hello' });
+  assert.equal(r.statusCode, 503);
+  assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'unavailable');
+});
