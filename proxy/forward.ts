@@ -27,7 +27,7 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
-  /** The shared agent's per-origin pools, so that one origin's can be closed (release()). */
+  /** The shared agent's pools by origin, so that release() can see what is in flight to one. */
   private readonly pools = new Map<string, Pool>();
   private readonly agent = new Agent({
     keepAliveTimeout: 4_000,

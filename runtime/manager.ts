@@ -36,8 +36,8 @@ export interface RuntimeManagerOptions {
   readonly parentDeathGuard?: 'auto' | ParentDeathGuard['kind'];
   /**
    * Called when a ready replica leaves rotation to stop (a reload's hand-over, a removed runtime,
-   * shutdown): resolve once nothing is in flight to `origin` and its pooled connections are
-   * closed. Waited for at most the runtime's stopGrace, then the server is stopped anyway.
+   * shutdown): resolve once the proxy has nothing queued or in flight to `origin`. Waited for at
+   * most the runtime's stopGrace, then the server is stopped anyway.
    */
   readonly release?: (origin: string) => Promise<void>;
 }
