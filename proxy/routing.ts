@@ -148,7 +148,7 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     const set = backends.get(name)!;
     const picker = balancers.for(name);
     const rewrite = config.runtimes.some((r) => r.name === name && r.kind === 'onnx') ? singleModelPath(name) : null;
-    const forward: Handler = (ctx) => {
+    const send: Handler = (ctx) => {
       ctx.upstreamPath = rewrite === null ? null : rewrite(ctx.req.url ?? '/');
       const ready = set.endpoints();
       const endpoint = picker.pick(ctx.avoid === null ? ready : avoiding(ready, ctx.avoid, picker.ejected), rc.balance);
@@ -157,10 +157,9 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
       const attempt = forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
       if (ready.length < 2 || !canResend(ctx)) return attempt;
       // A connection that could not be made sent nothing: a request that can be sent again (no
-      // body, or one a policy buffered) goes to another ready endpoint once, retry policy or not:
-      // an endpoint that just died, before the supervisor or the outlier detector took it out,
-      // must not fail requests its peers can serve. A streamed body cannot go again: undici
-      // destroys it with the failed attempt (a route's `retry` buffers bodies to replay them).
+      // body, or a buffered one) goes to another ready endpoint once, retry policy or not: an
+      // endpoint that just died, before the supervisor or the outlier detector took it out,
+      // must not fail requests its peers can serve.
       return attempt.catch((e: unknown) => {
         if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.signal.aborted) throw e;
         const next = picker.pick(avoiding(set.endpoints(), endpoint.id, picker.ejected), rc.balance);
@@ -172,6 +171,12 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
         return forwarder.forward(ctx, next, picker, attemptBudget(ctx, rc.attemptTimeout));
       });
     };
+    // A streamed body cannot be sent twice (undici destroys it with a failed attempt). When
+    // there is another endpoint to go to, a small body of known length is read first, as Envoy
+    // buffers bodies for its retries; a large or chunked one streams and is not re-sent.
+    const forward: Handler = (ctx) => (ctx.body === null && smallBody(ctx.req) && set.endpoints().length > 1
+      ? ctx.readBody().then(() => send(ctx))
+      : send(ctx));
     perBackend.set(name, compose(...backendPolicies(build, name))(forward));
   }
   const chooser = routeSplit(build);
@@ -186,6 +191,15 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     return out;
   };
   return { name: rc.name, config: rc, handler, matches: matcher(rc), status, shares: chooser.shares, action: (name) => actions.get(name) };
+}
+
+/** Bodies up to this size are buffered to be re-sent after a refused connection. */
+const RESEND_BUFFER_MAX_BYTES = 64 * 1024;
+
+/** A body worth buffering for a re-send: of known length, at most RESEND_BUFFER_MAX_BYTES. */
+function smallBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined && cl !== '0' && Number(cl) <= RESEND_BUFFER_MAX_BYTES;
 }
 
 /** The request can be sent again: it has no body, or its body is buffered. */

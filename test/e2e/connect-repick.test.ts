@@ -1,6 +1,6 @@
-// A connection that cannot be made sent nothing, so Outrider sends a request it can send again
-// (no body, or a buffered one) to another ready endpoint once, even on a route without `retry`:
-// an endpoint that has just died must not fail requests its peers can serve.
+// A connection that cannot be made sent nothing, so Outrider sends the request to another ready
+// endpoint once, even on a route without `retry`: an endpoint that has just died must not fail
+// requests its peers can serve. Bodies of known length up to 64 KiB are buffered for that.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { request } from 'undici';
@@ -21,7 +21,7 @@ routes:
     backends: [ { to: pair } ]
 `;
 
-test('connection refused on one endpoint: a request without a body is served by the other, without a retry policy', async (t) => {
+test('connection refused on one endpoint: requests without a body or with a small one are served by the other, without a retry policy', async (t) => {
   const live = await startUpstream(echo);
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const o = await startOutrider(config([dead, live.origin]));
@@ -34,10 +34,18 @@ test('connection refused on one endpoint: a request without a body is served by 
     assert.equal(r.statusCode, 200, text.slice(0, 300));
     assert.equal((JSON.parse(text) as { url: string }).url, `/v2/models/m?i=${i}`);
   }
-  assert.equal(live.seen.length, n, 'each request reached the live endpoint exactly once');
+  // An inference-sized POST body (known length, up to 64 KiB) is buffered to be re-sent.
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1000], datatype: 'FP32', data: Array.from({ length: 1000 }, (_, k) => k * i) }] });
+    const r = await request(`${o.data}/v2/models/m/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await r.body.text();
+    assert.equal(r.statusCode, 200, text.slice(0, 300));
+    assert.equal((JSON.parse(text) as { body: string }).body, body, 'the whole body arrived');
+  }
+  assert.equal(live.seen.length, 2 * n, 'each request reached the live endpoint exactly once');
   const m = await (await request(`${o.admin}/metrics`)).body.text();
-  assert.match(m, /outrider_requests_total\{[^}]*route="all"[^}]*code="200"[^}]*\} 20/);
-  assert.match(m, /outrider_retries_total\{route="all"\} 10/, 'round-robin sent every other request to the dead endpoint first');
+  assert.match(m, /outrider_requests_total\{[^}]*route="all"[^}]*code="200"[^}]*\} 40/);
+  assert.match(m, /outrider_retries_total\{route="all"\} 20/, 'round-robin sent every other request to the dead endpoint first');
 });
 
 test('connection refused with no other endpoint: 503 unavailable, not a hang', async (t) => {
