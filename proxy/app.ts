@@ -2,7 +2,7 @@
 // table in one step; drain stops accepting, lets in-flight finish, stops runtimes (SPEC §1).
 import type http from 'node:http';
 import type https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { createRuntimeManager } from '../runtime/manager.ts';
 import type { RuntimeManager } from '../runtime/types.ts';
@@ -158,12 +158,18 @@ export class Outrider {
     plane.draining = true;
     this.unwatchTls();
     log.info({ inFlight: plane.inFlight, drainTimeoutMs: this.config.limits.drainTimeout }, 'draining');
-    const closed = new Promise<void>((resolve) => this.data.close(() => resolve()));
-    this.data.closeIdleConnections();
-    const deadline = performance.now() + this.config.limits.drainTimeout;
-    // Responses written from now on close their connection (server.ts), so connections leave as
-    // their last response ends; closing idle ones again here would race requests already sent.
-    while (plane.inFlight > 0 && performance.now() < deadline) await sleep(20);
+    // Stop accepting, but leave idle keep-alive connections open for a moment: a client may have
+    // a request on its way over one, which closing them at once (what http.Server.close() does)
+    // would reset. Responses written from now on close their connection (server.ts), so
+    // connections leave as their last response ends.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.data, () => resolve()));
+    const start = performance.now();
+    const deadline = start + this.config.limits.drainTimeout;
+    const idleUntil = start + Math.min(IDLE_DRAIN_GRACE_MS, this.config.limits.drainTimeout);
+    while (performance.now() < deadline) {
+      if (plane.inFlight === 0 && (performance.now() >= idleUntil || await openConnections(this.data) === 0)) break;
+      await sleep(20);
+    }
     if (plane.inFlight > 0) log.warn({ inFlight: plane.inFlight }, 'drain timeout: closing the remaining connections');
     this.data.closeAllConnections();
     await closed;
@@ -179,6 +185,13 @@ export class Outrider {
     await stopTracing();
     log.info('stopped');
   }
+}
+
+/** How long idle keep-alive connections stay open after SIGTERM: for requests already on their way. */
+const IDLE_DRAIN_GRACE_MS = 500;
+
+function openConnections(server: http.Server | https.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err === null ? n : 0)));
 }
 
 export class ConfigLoadError extends Error {

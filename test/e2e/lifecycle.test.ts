@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent, Client, request } from 'undici';
 import { runCli, startOutrider, waitReady } from '../helpers/outrider.ts';
 import { echo, startUpstream } from '../helpers/upstreams.ts';
 
@@ -128,6 +128,26 @@ test('SIGTERM drains: readyz turns 503, in-flight requests finish, exit 0', asyn
   assert.equal(res.statusCode, 200);
   await res.body.dump();
   const code = await new Promise<number | null>((r) => o.proc.once('exit', (c) => r(c)));
+  assert.equal(code, 0);
+});
+
+test('SIGTERM: a request on an idle keep-alive connection just after the drain began is answered, with Connection: close', async (t) => {
+  const a = await startUpstream(echo);
+  const o = await startOutrider(base(a.origin, a.origin));
+  t.after(async () => { await o.stop('SIGKILL'); await a.close(); });
+  const client = new Client(o.data, { pipelining: 1 });
+  t.after(() => client.destroy());
+  const first = await client.request({ path: '/x', method: 'GET' });
+  assert.equal(first.statusCode, 200);
+  await first.body.dump();
+  // The connection is idle now; a client cannot know the drain begins as it sends the next one.
+  o.proc.kill('SIGTERM');
+  await o.waitForLog((l) => l['msg'] === 'draining');
+  const second = await client.request({ path: '/y', method: 'GET' });
+  assert.equal(second.statusCode, 200);
+  assert.equal(second.headers['connection'], 'close');
+  await second.body.dump();
+  const code = await new Promise<number | null>((r) => (o.proc.exitCode !== null ? r(o.proc.exitCode) : o.proc.once('exit', (c) => r(c))));
   assert.equal(code, 0);
 });
 
