@@ -171,6 +171,9 @@ export class Outrider {
       await sleep(20);
     }
     if (plane.inFlight > 0) log.warn({ inFlight: plane.inFlight }, 'drain timeout: closing the remaining connections');
+    // http.Server.close() also stops the server's connection-checking timer (the listener is
+    // already closed: its callback only reports that).
+    this.data.close(() => undefined);
     this.data.closeAllConnections();
     await closed;
     await this.runtimes.stop();

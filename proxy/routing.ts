@@ -154,30 +154,35 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
       const endpoint = picker.pick(ctx.avoid === null ? ready : avoiding(ready, ctx.avoid, picker.ejected), rc.balance);
       if (endpoint === null) throw new OutriderError('unavailable', `no ready endpoint for backend "${name}"`, { detail: 'no_endpoint' });
       ctx.attempts++;
-      const attempt = forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
-      if (ready.length < 2 || !canResend(ctx)) return attempt;
-      // A connection that could not be made sent nothing: a request that can be sent again (no
-      // body, or a buffered one) goes to another ready endpoint once, retry policy or not: an
-      // endpoint that just died, before the supervisor or the outlier detector took it out,
-      // must not fail requests its peers can serve.
-      return attempt.catch((e: unknown) => {
-        if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.signal.aborted) throw e;
-        const next = picker.pick(avoiding(set.endpoints(), endpoint.id, picker.ejected), rc.balance);
-        if (next === null || next.id === endpoint.id) throw e;
-        ctx.attempts++;
+      return forwarder.forward(ctx, endpoint, picker, attemptBudget(ctx, rc.attemptTimeout));
+    };
+    const chain = compose(...backendPolicies(build, name))(send);
+    // A connection that could not be made sent nothing: the request goes through the backend's
+    // policies again, to another ready endpoint, once, retry policy or not. An endpoint that just
+    // died, before the supervisor or the outlier detector took it out, must not fail requests
+    // its peers can serve; the breaker and the outlier detector still see the failed attempt.
+    const resending: Handler = async (ctx) => {
+      try {
+        return await chain(ctx);
+      } catch (e) {
+        const failed = ctx.endpoint;
+        if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.signal.aborted || failed === null) throw e;
+        if (!set.endpoints().some((x) => x.id !== failed && !picker.ejected.has(x.id))) throw e;
+        ctx.avoid = failed;
         // Counted as a retry (outrider_retries_total); not charged to a retry budget: nothing
         // reached the endpoint that failed.
         deps.events.emit(RETRY, { route: rc.name, reason: 'connect' } satisfies RetryEvent);
-        return forwarder.forward(ctx, next, picker, attemptBudget(ctx, rc.attemptTimeout));
-      });
+        return chain(ctx);
+      }
     };
     // A streamed body cannot be sent twice (undici destroys it with a failed attempt). When
     // there is another endpoint to go to, a small body of known length is read first, as Envoy
     // buffers bodies for its retries; a large or chunked one streams and is not re-sent.
-    const forward: Handler = (ctx) => (ctx.body === null && smallBody(ctx.req) && set.endpoints().length > 1
-      ? ctx.readBody().then(() => send(ctx))
-      : send(ctx));
-    perBackend.set(name, compose(...backendPolicies(build, name))(forward));
+    perBackend.set(name, (ctx) => {
+      if (set.endpoints().length < 2) return chain(ctx);
+      if (ctx.body === null && smallBody(ctx.req)) return ctx.readBody().then(() => resending(ctx));
+      return canResend(ctx) ? resending(ctx) : chain(ctx);
+    });
   }
   const chooser = routeSplit(build);
   const split: Handler = (ctx) => {

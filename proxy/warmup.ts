@@ -117,6 +117,7 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
   try {
     const headersFor = (r: RuntimeConfig, json: boolean) => ({ 'x-outrider-warmup': token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
     for (const r of config.runtimes) {
+      if (performance.now() - started > WARM_BUDGET_MS) break;
       const all = probes(r);
       if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
       for (const p of all) {

@@ -116,7 +116,9 @@ export class Replica {
       const { origin, attempt } = this;
       const proc = this.attempt.proc;
       this.lc.to('draining');
-      void this.hooks.release(this, origin).then(() => {
+      // release() never rejects (the manager bounds and logs it); a broken hook must not leave
+      // the replica draining forever.
+      void this.hooks.release(this, origin).catch(() => undefined).then(() => {
         if (!attempt.exited) void proc.drain();
       });
     } else if (state === 'starting' || state === 'warming' || state === 'ready') {

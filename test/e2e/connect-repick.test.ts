@@ -5,14 +5,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { startOutrider } from '../helpers/outrider.ts';
-import { closedPort, echo, startUpstream } from '../helpers/upstreams.ts';
+import { closedPort, echo, startRawUpstream, startUpstream } from '../helpers/upstreams.ts';
 
-const config = (endpoints: string[]) => `
+const config = (endpoints: string[], outlier = '') => `
 version: 1
 listen: { data: 127.0.0.1:0, admin: 127.0.0.1:0 }
 upstreams:
   - name: pair
     endpoints: [${endpoints.join(', ')}]
+${outlier}
 routes:
   - name: all
     match: { path: /, prefix: true }
@@ -55,4 +56,46 @@ test('connection refused with no other endpoint: 503 unavailable, not a hang', a
   const r = await request(`${o.data}/x`, { method: 'POST', body: 'hello' });
   assert.equal(r.statusCode, 503);
   assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'unavailable');
+});
+
+test('the refused attempt still counts for outlier ejection: once the dead endpoint is ejected, nothing is re-sent', async (t) => {
+  const live = await startUpstream(echo);
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const o = await startOutrider(config([dead, live.origin], '    outlier: { consecutiveFailures: 2, ejectFor: 30s }'));
+  t.after(async () => { await o.stop(); await live.close(); });
+  for (let i = 0; i < 20; i++) {
+    const r = await request(`${o.data}/x`);
+    assert.equal(r.statusCode, 200);
+    await r.body.dump();
+  }
+  const m = await (await request(`${o.admin}/metrics`)).body.text();
+  const retries = Number(/outrider_retries_total\{route="all"\} (\d+)/.exec(m)?.[1] ?? 'NaN');
+  assert.equal(retries, 2, 'two refused attempts ejected the dead endpoint; the rest went to the live one directly');
+});
+
+test('what may have reached the server is not re-sent: a reset, and a body too large to buffer', async (t) => {
+  const live = await startUpstream(echo);
+  const reset = await startRawUpstream((_d, s) => s.resetAndDestroy());
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const o1 = await startOutrider(config([reset.origin, live.origin]));
+  const o2 = await startOutrider(config([dead, live.origin]));
+  t.after(async () => { await o1.stop(); await o2.stop(); await live.close(); await reset.close(); });
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${o1.data}/x`);
+    statuses.push(r.statusCode);
+    await r.body.dump();
+  }
+  assert.deepEqual(statuses.sort(), [200, 200, 502, 502], 'the reset attempts fail: the request may have been handled');
+
+  // Over 64 KiB the body streams; undici destroys it with the refused attempt, so it cannot go again.
+  const big = 'x'.repeat(100 * 1024);
+  const bigStatuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${o2.data}/x`, { method: 'POST', body: big });
+    bigStatuses.push(r.statusCode);
+    await r.body.dump();
+  }
+  assert.deepEqual(bigStatuses.sort(), [200, 200, 503, 503]);
 });
