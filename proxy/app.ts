@@ -53,7 +53,7 @@ export class Outrider {
     this.cache = new SharedCache(this.events, log);
     this.forwarder = new Forwarder({ requestIdHeader: config.requestId.header, upstreams: config.upstreams, metrics });
     // A replica leaving rotation is stopped only once the forwarder has nothing in flight to it.
-    this.runtimes = createRuntimeManager(config.runtimes, { logger: log, release: (origin) => this.forwarder.release(origin) });
+    this.runtimes = createRuntimeManager(config.runtimes, { logger: log, release: (origin, signal) => this.forwarder.release(origin, signal) });
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
     this.plane = { table, draining: false, inFlight: 0, metrics, log, warmToken: warmToken(), warmed: config.runtimes.length === 0 };

@@ -156,10 +156,10 @@ export class Forwarder {
    * keep-alive connections: before, its close could race a request being written on one. New
    * requests cannot pick the endpoint any more; its idle connections are the server's to close.
    */
-  async release(origin: string): Promise<void> {
+  async release(origin: string, signal: AbortSignal): Promise<void> {
     const pool = this.pools.get(origin);
     if (pool === undefined) return;
-    while (!pool.closed && !pool.destroyed) {
+    while (!pool.closed && !pool.destroyed && !signal.aborted) {
       const { pending, running } = pool.stats;
       if (pending + running === 0) return;
       await sleep(RELEASE_POLL_MS);

@@ -101,7 +101,7 @@ export class RuntimeBackend implements BackendSet {
     for (let ordinal = 0; ordinal < config.replicas; ordinal++) {
       while (taken.has(index)) index++;
       taken.add(index);
-      fresh.push(new Replica(config.name, index, this.makeAdapter(config, ordinal, index), config.restart, this.hooks));
+      fresh.push(new Replica(config.name, index, this.makeAdapter(config, ordinal, index), config.restart, this.hooks, config.stopGrace));
     }
     this.replicas = [...this.replicas, ...fresh].sort((a, b) => a.index - b.index);
     return fresh;

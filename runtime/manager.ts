@@ -37,14 +37,12 @@ export interface RuntimeManagerOptions {
   /**
    * Called when a ready replica leaves rotation to stop (a reload's hand-over, a removed runtime,
    * shutdown): resolve once the proxy has nothing queued or in flight to `origin`. Waited for at
-   * most the runtime's stopGrace, then the server is stopped anyway.
+   * most the replica's stopGrace, then `signal` aborts and the server is stopped anyway.
    */
-  readonly release?: (origin: string) => Promise<void>;
+  readonly release?: (origin: string, signal: AbortSignal) => Promise<void>;
 }
 
 const METRICS_TIMEOUT_MS = 1000;
-/** How long a draining replica waits for the proxy to let go of it when its runtime is unknown. */
-const DEFAULT_RELEASE_MS = 5000;
 
 type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -70,12 +68,14 @@ class Manager extends EventEmitter implements RuntimeManager {
     this.hooks = {
       release: async (r, origin) => {
         if (release === undefined) return;
-        const grace = this.backends.get(r.runtime)?.config.stopGrace ?? DEFAULT_RELEASE_MS;
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, grace, 'late'); });
+        const grace = r.stopGrace;
+        const late = new AbortController();
+        // The hook is told to stop when the grace is over, and not waited for past it either.
+        const over = new Promise<void>((resolve) => late.signal.addEventListener('abort', () => resolve(), { once: true }));
+        const timer = setTimeout(() => late.abort(), grace);
         try {
-          const how = await Promise.race([release(origin).then(() => 'released' as const), late]);
-          if (how === 'late') this.logger.warn({ runtime: r.runtime, replica: r.index, graceMs: grace }, 'requests to a draining replica outlived stopGrace; stopping it anyway');
+          await Promise.race([release(origin, late.signal), over]);
+          if (late.signal.aborted) this.logger.warn({ runtime: r.runtime, replica: r.index, graceMs: grace }, 'requests to a draining replica outlived stopGrace; stopping it anyway');
         } catch (e) {
           this.logger.warn({ runtime: r.runtime, replica: r.index, err: e instanceof Error ? e.message : String(e) }, 'releasing a draining replica failed; stopping it anyway');
         } finally {

@@ -64,6 +64,8 @@ export class Replica {
   readonly runtime: string;
   readonly index: number;
   readonly id: string;
+  /** Its generation's stopGrace: bounds the wait for the proxy to let go of it, then its drain. */
+  readonly stopGrace: number;
   private readonly adapter: ReplicaAdapter;
   private readonly hooks: ReplicaHooks;
   private readonly lc: Lifecycle;
@@ -76,8 +78,9 @@ export class Replica {
   private stopping: Promise<void> | null = null;
   private markStopped: () => void = () => {};
 
-  constructor(runtime: string, index: number, adapter: ReplicaAdapter, restart: RestartConfig, hooks: ReplicaHooks) {
+  constructor(runtime: string, index: number, adapter: ReplicaAdapter, restart: RestartConfig, hooks: ReplicaHooks, stopGrace: number) {
     this.runtime = runtime;
+    this.stopGrace = stopGrace;
     this.index = index;
     this.id = `${runtime}/${index}`;
     this.adapter = adapter;

@@ -122,7 +122,7 @@ test('update() before start() only changes what start() will run', async (t) => 
   assert.equal((await getJson(ready.origin!, '/env')).body.SELF, 'configured before start');
 });
 
-test('a replica leaving rotation is stopped only once release() resolves, or after stopGrace when it never does', async (t) => {
+test('a replica leaving rotation is stopped only once release() resolves, or after its own stopGrace when it never does', async (t) => {
   const released: string[] = [];
   let letGo: () => void = () => {};
   const logger = captureLogger();
@@ -130,8 +130,10 @@ test('a replica leaving rotation is stopped only once release() resolves, or aft
     logger,
     release: (origin) => {
       released.push(origin);
-      // The first hand-over waits for the test; the second one's release never resolves.
-      return released.length === 1 ? new Promise<void>((resolve) => { letGo = resolve; }) : new Promise<void>(() => {});
+      // The first hand-over waits for the test; the second one's release never resolves; the
+      // final stop's is immediate.
+      if (released.length === 1) return new Promise<void>((resolve) => { letGo = resolve; });
+      return released.length === 2 ? new Promise<void>(() => {}) : Promise.resolve();
     },
   });
   t.after(() => manager.stop());
@@ -149,11 +151,15 @@ test('a replica leaving rotation is stopped only once release() resolves, or aft
   letGo();
   await waitFor('old replica stopped', () => !isAlive(first.pid!) && manager.status()[0]!.replicas.length === 1);
 
+  // The second release never resolves: the old replica waits its own stopGrace (600 ms), not
+  // the new generation's (10 s), then is stopped anyway.
   const second = replicaStatus(manager, 'held', 1)!;
-  const t0 = Date.now();
-  await manager.update([processRuntime('held', { stopGrace: 600, env: { GENERATION: '3' } })]);
+  let drainingAt = 0;
+  manager.on('state', (e: StateEvent) => { if (e.replica === 1 && e.state === 'draining') drainingAt = Date.now(); });
+  await manager.update([processRuntime('held', { stopGrace: 10_000, env: { GENERATION: '3' } })]);
   await waitReady(manager, 'held', 0);
-  await waitFor('stopped after stopGrace', () => !isAlive(second.pid!), 5000);
-  assert.ok(Date.now() - t0 >= 600, 'waited stopGrace for the release');
+  await waitFor('stopped after its stopGrace', () => !isAlive(second.pid!), 5000);
+  const waited = Date.now() - drainingAt;
+  assert.ok(drainingAt > 0 && waited >= 600 && waited < 5000, `waited ${waited} ms after leaving rotation`);
   assert.ok(logger.records.some((r) => r.level === 'warn' && r.msg.startsWith('requests to a draining replica outlived stopGrace')));
 });
