@@ -11,17 +11,18 @@
 //                under load -> new replicas beside the old, old ones drained, no failed request
 //   missing GPU  (--torch-device cuda only) a replica pinned to CUDA_VISIBLE_DEVICES=99
 //                -> /readyz 503 and the server's reason in /runtimes
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { alive } from '../../chaos/injector/process.ts';
+import { freePort } from '../../runtime/process/free-port.ts';
 import { Processes, waitForLine } from '../overhead/processes.ts';
-import { REPO_ROOT, waitForListening } from '../overhead/outrider.ts';
-import { closedLoop, type ClosedLoopResult } from '../runtime/load.ts';
-import { replicas, waitReady, type OutriderInstance, type ReplicaView } from '../runtime/outrider.ts';
+import { REPO_ROOT } from '../overhead/outrider.ts';
+import { closedLoop, OneClient, type ClosedLoopResult } from '../runtime/load.ts';
+import { errorLines, replicas, runOutrider, waitReady, type OutriderInstance, type ReplicaView } from '../runtime/outrider.ts';
 import { fmt, formatTable, ratio } from '../runtime/report.ts';
 
 const USAGE = `usage: npm run bench:gpu -- [--python PATH] [--gpu 0] [--torch-device auto|cuda] [--duration S] [--out FILE]
@@ -91,16 +92,8 @@ function writeConfig(s: Setup): string {
 
 /** Starts `outrider run -c config` and waits for /readyz 200 (or only for the listening line). */
 async function startOutrider(processes: Processes, config: string, log: string, ready: boolean): Promise<{ o: OutriderInstance; ms: number }> {
-  const fd = openSync(log, 'w');
   const t0 = performance.now();
-  let child;
-  try {
-    child = processes.start('outrider', process.execPath, [join(REPO_ROOT, 'proxy', 'cli.ts'), 'run', '-c', config], { cpu: null, stdout: fd, cwd: REPO_ROOT });
-  } finally {
-    closeSync(fd);
-  }
-  const { data, admin } = await waitForListening(child, log, 60_000);
-  const o: OutriderInstance = { child, data: `http://${data}`, admin: `http://${admin}`, config, log };
+  const o = await runOutrider(processes, 'gpu', config, log, null);
   const at = ready ? await waitReady(o, READY_TIMEOUT_MS, 20) : performance.now();
   return { o, ms: at - t0 };
 }
@@ -112,29 +105,11 @@ function gpuPids(): number[] | null {
   return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function logits(origin: string, body: Buffer): Promise<number[]> {
   const res = await fetch(`${origin}${INFER}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(30_000) });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${origin}${INFER} answered ${res.status}: ${text.slice(0, 300)}`);
   return (JSON.parse(text) as { outputs: { data: number[] }[] }).outputs[0]!.data;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function main(): Promise<void> {
@@ -219,10 +194,6 @@ async function stop(o: OutriderInstance, serverPids: readonly number[]): Promise
   return { exitCode: o.child.proc.exitCode, signal: o.child.proc.signalCode, ms: performance.now() - t0, serverGone: serverPids.every((p) => !alive(p)) };
 }
 
-function errorLines(o: OutriderInstance): string[] {
-  return readFileSync(o.log, 'utf8').split('\n').filter((l) => l.startsWith('{"level":50') || l.startsWith('{"level":60'));
-}
-
 /**
  * Two replicas on the one GPU under a steady single-client load; the runtime's env changes and
  * POST /config/reload replaces both: the new ones start beside the old and take over once warm.
@@ -236,18 +207,17 @@ async function reload(processes: Processes, dir: string, body: Buffer): Promise<
   let failed = 0;
   let firstError: string | null = null;
   let loading = true;
+  const client = new OneClient(`${o.data}${INFER}`);
   const load = (async () => {
     while (loading) {
       sent++;
-      try {
-        const res = await fetch(`${o.data}${INFER}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
-        const text = await res.text();
-        if (res.status !== 200) { failed++; firstError ??= `${res.status} ${text.slice(0, 200)}`; }
-      } catch (e) {
+      const a = await client.send(body);
+      if (a.status !== 200) {
         failed++;
-        firstError ??= (e as Error).message;
+        firstError ??= `${a.status} ${a.error ?? ''}`.trim();
       }
     }
+    await client.close();
   })();
   let gpuMax = gpuBefore?.length ?? null;
   const sampler = setInterval(() => {
@@ -275,7 +245,7 @@ async function reload(processes: Processes, dir: string, body: Buffer): Promise<
     const stopped = await stop(o, after.map((r) => r.pid!));
     return {
       reloadStatus, reloadBody, replacedMs, oldGoneMs, sent, failed, firstError,
-      pidsBefore: oldPids, pidsAfter: after.map((r) => r.pid), devicesAfter: after.map((r) => (r as ReplicaView & { device?: string }).device ?? null),
+      pidsBefore: oldPids, pidsAfter: after.map((r) => r.pid), devicesAfter: after.map((r) => r.device),
       gpuPidsBefore: gpuBefore, gpuPidsMax: gpuMax, gpuPidsAfter: gpuAfter, stop: stopped, errorLogLines: errorLines(o).length,
     };
   } finally {
@@ -290,8 +260,7 @@ async function missingGpu(processes: Processes, dir: string): Promise<Record<str
   const t0 = performance.now();
   let lastError: string | null = null;
   while (performance.now() - t0 < 60_000) {
-    const view = (await (await fetch(`${o.admin}/runtimes`)).json()) as { runtimes: { name: string; replicas: { lastError: string | null }[] }[] };
-    lastError = view.runtimes.find((r) => r.name === RUNTIME)?.replicas[0]?.lastError ?? null;
+    lastError = (await replicas(o, RUNTIME))[0]?.lastError ?? null;
     if (lastError !== null) break;
     await new Promise((res) => setTimeout(res, 100));
   }

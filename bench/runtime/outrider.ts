@@ -77,12 +77,15 @@ export function writeConfig(s: OutriderSetup): string {
 
 /** Starts `outrider run` and resolves once it listens (its runtimes may still be warming). */
 export async function startOutrider(processes: Processes, s: OutriderSetup, cpu: number | null): Promise<OutriderInstance> {
-  const config = writeConfig(s);
-  const log = join(s.dir, `${s.label}.log`);
+  return runOutrider(processes, s.label, writeConfig(s), join(s.dir, `${s.label}.log`), cpu);
+}
+
+/** `outrider run -c config`, its log written to `log`; resolves once it listens. */
+export async function runOutrider(processes: Processes, label: string, config: string, log: string, cpu: number | null): Promise<OutriderInstance> {
   const fd = openSync(log, 'w');
   let child: Child;
   try {
-    child = processes.start(`outrider (${s.label})`, process.execPath, [CLI, 'run', '-c', config], { cpu, stdout: fd, cwd: REPO_ROOT });
+    child = processes.start(`outrider (${label})`, process.execPath, [CLI, 'run', '-c', config], { cpu, stdout: fd, cwd: REPO_ROOT });
   } finally {
     closeSync(fd);
   }
@@ -123,6 +126,8 @@ export interface ReplicaView {
   readonly restarts: number;
   readonly warmupSeconds: number | null;
   readonly origin: string | null;
+  readonly device: string | null;   // CUDA_VISIBLE_DEVICES given, if any
+  readonly lastError: string | null;
 }
 
 /** The replicas of one runtime, from GET /runtimes (SPEC §5). */
