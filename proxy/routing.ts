@@ -180,8 +180,8 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     // buffers bodies for its retries; a large or chunked one streams and is not re-sent.
     perBackend.set(name, (ctx) => {
       if (set.endpoints().length < 2) return chain(ctx);
-      if (ctx.body === null && smallBody(ctx.req)) return ctx.readBody().then(() => resending(ctx));
-      return canResend(ctx) ? resending(ctx) : chain(ctx);
+      if (ctx.body !== null || !requestHasBody(ctx.req)) return resending(ctx);
+      return smallBody(ctx.req) ? ctx.readBody().then(() => resending(ctx)) : chain(ctx);
     });
   }
   const chooser = routeSplit(build);
@@ -204,12 +204,7 @@ const RESEND_BUFFER_MAX_BYTES = 64 * 1024;
 /** A body worth buffering for a re-send: of known length, at most RESEND_BUFFER_MAX_BYTES. */
 function smallBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
-  return cl !== undefined && cl !== '0' && Number(cl) <= RESEND_BUFFER_MAX_BYTES;
-}
-
-/** The request can be sent again: it has no body, or its body is buffered. */
-function canResend(ctx: RequestContext): boolean {
-  return ctx.body !== null || !requestHasBody(ctx.req);
+  return cl !== undefined && Number(cl) <= RESEND_BUFFER_MAX_BYTES;
 }
 
 /** The ready endpoints less `avoid` (the one a retry follows), unless nothing else is in rotation. */

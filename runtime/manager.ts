@@ -1,7 +1,7 @@
 // The runtimes Outrider starts, warms and supervises (SPEC §2 `runtimes:`), behind the
 // RuntimeManager contract of ./types.ts. Telemetry subscribes to its events; nothing here
 // touches a metrics registry.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import pino from 'pino';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -68,18 +68,13 @@ class Manager extends EventEmitter implements RuntimeManager {
     this.hooks = {
       release: async (r, origin) => {
         if (release === undefined) return;
-        const grace = r.stopGrace;
-        const late = new AbortController();
         // The hook is told to stop when the grace is over, and not waited for past it either.
-        const over = new Promise<void>((resolve) => late.signal.addEventListener('abort', () => resolve(), { once: true }));
-        const timer = setTimeout(() => late.abort(), grace);
+        const late = AbortSignal.timeout(r.stopGrace);
         try {
-          await Promise.race([release(origin, late.signal), over]);
-          if (late.signal.aborted) this.logger.warn({ runtime: r.runtime, replica: r.index, graceMs: grace }, 'requests to a draining replica outlived stopGrace; stopping it anyway');
+          await Promise.race([release(origin, late), once(late, 'abort')]);
+          if (late.aborted) this.logger.warn({ runtime: r.runtime, replica: r.index, graceMs: r.stopGrace }, 'requests to a draining replica outlived stopGrace; stopping it anyway');
         } catch (e) {
           this.logger.warn({ runtime: r.runtime, replica: r.index, err: e instanceof Error ? e.message : String(e) }, 'releasing a draining replica failed; stopping it anyway');
-        } finally {
-          clearTimeout(timer);
         }
       },
       state: (r, state, previous, reason) => {

@@ -147,7 +147,7 @@ try {
     session = await openThread();
   }
   // Where the session was first opened (the ready log's `opened`; `inference` is where it serves).
-  const opened = session instanceof InlineSession ? 'inline' : 'thread';
+  const opened = placedOn(session);
   // Warm batch times by row count, recorded while warming: they decide `inference: auto`.
   const warmTimes = new Map<number, number[]>();
   // Times every run into warmTimes: warmup's runs are what `auto` and the ready log judge by.
@@ -168,7 +168,7 @@ try {
     const target = { host: init!.host, port, token: warmupToken };
     let report = await warmup(cfg, sig, limits, target);
     const wanted = placement(cfg, provider, sig, warmTimes);
-    if (draining === null && wanted !== (session instanceof InlineSession ? 'inline' : 'thread')) {
+    if (draining === null && wanted !== placedOn(session)) {
       const previous = session;
       let next: InferenceThread | InlineSession | null = null;
       try {
@@ -197,7 +197,7 @@ try {
       metrics.reset();
       http.setReady();
       await send({ type: 'ready', warmupSeconds: report.seconds });
-      rlog.info({ port, provider, inference: serving instanceof InlineSession ? 'inline' : 'thread', opened, slowestWarmBatchMs: slowestWarm(warmTimes), warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
+      rlog.info({ port, provider, inference: placedOn(serving), opened, slowestWarmBatchMs: slowestWarm(warmTimes), warmupSeconds: report.seconds, warmupRequests: report.requests, batchSizes: report.sizes.length, embeddings: sig.embedder !== null }, 'ready');
     }
   }
 } catch (e) {
@@ -224,6 +224,10 @@ function inlineFirst(cfg: OnnxRuntimeConfig): boolean {
   } catch {
     return false;   // the thread's open reports the missing file
   }
+}
+
+function placedOn(session: InferenceThread | InlineSession): 'inline' | 'thread' {
+  return session instanceof InlineSession ? 'inline' : 'thread';
 }
 
 function fixedShapes(sig: Signature): boolean {
