@@ -3,13 +3,17 @@
 // `model` is the backend's, and `usage` counts the tokens the backend computed for this request
 // (cached items cost none; 0 when every item was cached).
 //
-// A stored item: u8 format (1 float, 2 base64) | u16 model length | model | vector, float64 LE
-// for `float` (the exact numbers the backend wrote) or the decoded bytes for `base64`.
+// A stored item: u8 format (3 float, 4 base64) | u16 model length | model | the embedding's JSON
+// text exactly as the backend wrote it (an array of numbers, or a base64 string). Answers are
+// merged by concatenating those bytes: formatting the numbers again would cost more than a small
+// model's compute. (Formats 1 and 2, binary vectors of earlier versions, are not accepted: such
+// an entry is a miss and is replaced.)
 import type { Batch, Protocol, Split } from './protocol.ts';
 import { canonicalJson, parseJsonBody } from '../cache/canonical.ts';
+import { elements, member } from './spans.ts';
 
-const FLOAT = 1;
-const BASE64 = 2;
+const FLOAT = 3;
+const BASE64 = 4;
 
 interface Meta {
   readonly model: string | null;
@@ -70,70 +74,64 @@ class OpenAiBatch implements Batch {
     if (typeof doc !== 'object' || doc === null) return null;
     const res = doc as { data?: unknown; model?: unknown; usage?: unknown };
     if (!Array.isArray(res.data) || res.data.length !== count) return null;
-    const model = typeof res.model === 'string' ? res.model : null;
+    const model = Buffer.from(typeof res.model === 'string' ? res.model : '');
     const values: Buffer[] = new Array(count);
-    for (const d of res.data as unknown[]) {
-      const item = d as { index?: unknown; embedding?: unknown } | null;
-      const index = item?.index;
-      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= count || values[index] !== undefined) return null;
-      const v = this.encode(model ?? '', item!.embedding);
-      if (v === null) return null;
-      values[index] = v;
+    try {
+      // The bytes are valid JSON (parsed above): the scan finds each item's embedding text.
+      const data = member(body, 0, 'data')!;
+      let j = 0;
+      for (const el of elements(body, data.start)) {
+        const item = (res.data as unknown[])[j++] as { index?: unknown; embedding?: unknown } | null;
+        const index = item?.index;
+        if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= count || values[index] !== undefined) return null;
+        if (!this.valid(item!.embedding)) return null;
+        const at = member(body, el.start, 'embedding')!;
+        values[index] = this.encode(model, body.subarray(at.start, at.end));
+      }
+    } catch {
+      return null;
     }
     const u = res.usage as { prompt_tokens?: unknown; total_tokens?: unknown } | undefined;
     const usage = typeof u?.prompt_tokens === 'number' ? { prompt_tokens: u.prompt_tokens, total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens } : null;
-    const meta: Meta = { model, usage };
+    const meta: Meta = { model: typeof res.model === 'string' ? res.model : null, usage };
     return { values, meta };
   }
 
-  private encode(model: string, embedding: unknown): Buffer | null {
-    const m = Buffer.from(model);
-    if (this.format === BASE64) {
-      if (typeof embedding !== 'string') return null;
-      const raw = Buffer.from(embedding, 'base64');
-      const out = Buffer.allocUnsafeSlow(3 + m.length + raw.length);
-      out.writeUInt8(BASE64, 0);
-      out.writeUInt16LE(m.length, 1);
-      m.copy(out, 3);
-      raw.copy(out, 3 + m.length);
-      return out;
-    }
-    if (!Array.isArray(embedding) || !embedding.every((x) => typeof x === 'number')) return null;
-    const out = Buffer.allocUnsafeSlow(3 + m.length + 8 * embedding.length);
-    out.writeUInt8(FLOAT, 0);
-    out.writeUInt16LE(m.length, 1);
-    m.copy(out, 3);
-    let at = 3 + m.length;
-    for (const x of embedding as number[]) at = out.writeDoubleLE(x, at);
+  /** An embedding of this request's encoding: an array of numbers, or a base64 string. */
+  private valid(embedding: unknown): boolean {
+    if (this.format === BASE64) return typeof embedding === 'string';
+    return Array.isArray(embedding) && embedding.every((x) => typeof x === 'number');
+  }
+
+  private encode(model: Buffer, text: Buffer): Buffer {
+    const out = Buffer.allocUnsafeSlow(3 + model.length + text.length);
+    out[0] = this.format;
+    out.writeUInt16LE(model.length, 1);
+    model.copy(out, 3);
+    text.copy(out, 3 + model.length);
     return out;
   }
 
   merge(values: readonly Buffer[], split: Split | null): Buffer {
     const meta = split?.meta as Meta | undefined;
     let model = meta?.model ?? null;
-    let data = '';
+    const parts: Buffer[] = [LIST_HEAD];
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const ml = v.readUInt16LE(1);
       model ??= v.toString('utf8', 3, 3 + ml);
-      const at = 3 + ml;
-      let embedding: string;
-      if (v.readUInt8(0) === BASE64) {
-        embedding = JSON.stringify(v.toString('base64', at));
-      } else {
-        const n = (v.length - at) / 8;
-        const nums = new Array<number>(n);
-        for (let k = 0; k < n; k++) nums[k] = v.readDoubleLE(at + 8 * k);
-        embedding = `[${nums.join(',')}]`;
-      }
-      data += `${i === 0 ? '' : ','}{"object":"embedding","index":${i},"embedding":${embedding}}`;
+      parts.push(Buffer.from(`${i === 0 ? '' : ','}{"object":"embedding","index":${i},"embedding":`, 'latin1'), v.subarray(3 + ml), ITEM_TAIL);
     }
     const usage = meta?.usage ?? { prompt_tokens: 0, total_tokens: 0 };
-    return Buffer.from(`{"object":"list","data":[${data}],"model":${JSON.stringify(model ?? '')},"usage":${JSON.stringify(usage)}}`);
+    parts.push(Buffer.from(`],"model":${JSON.stringify(model ?? '')},"usage":${JSON.stringify(usage)}}`));
+    return Buffer.concat(parts);
   }
 
   /** Whether a stored value has this request's encoding (keys include it; this guards foreign bytes). */
   accepts(value: Buffer): boolean {
-    return value.length >= 3 && value.readUInt8(0) === this.format && value.length >= 3 + value.readUInt16LE(1);
+    return value.length >= 3 && value[0] === this.format && value.length > 3 + value.readUInt16LE(1);
   }
 }
+
+const LIST_HEAD = Buffer.from('{"object":"list","data":[');
+const ITEM_TAIL = Buffer.from('}');
