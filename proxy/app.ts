@@ -18,7 +18,7 @@ import { SharedCache } from './cache/shared.ts';
 import { attachTelemetry } from './telemetry/index.ts';
 import { buildRouteTable } from './routing.ts';
 import type { RoutingDeps } from './routing.ts';
-import { createDataServer } from './server.ts';
+import { closeEveryConnection, createDataServer } from './server.ts';
 import { serverTlsOptions, watchServerTls } from './tls.ts';
 import type { DataPlane } from './server.ts';
 import { createLogger } from './telemetry/log.ts';
@@ -174,7 +174,7 @@ export class Outrider {
     // http.Server.close() also stops the server's connection-checking timer (the listener is
     // already closed: its callback only reports that).
     this.data.close(() => undefined);
-    this.data.closeAllConnections();
+    closeEveryConnection(this.data);
     await closed;
     await this.runtimes.stop();
     const adminClosed = new Promise<void>((resolve) => this.admin.close(() => resolve()));

@@ -46,9 +46,40 @@ export function createDataServer(plane: DataPlane): http.Server | https.Server {
     insecureHTTPParser: false,
   };
   const handler = (req: IncomingMessage, res: ServerResponse) => onRequest(plane, req, res);
-  const server = listen.tls === null ? http.createServer(options, handler) : https.createServer({ ...options, ...serverTlsOptions(listen.tls) }, handler);
+  let server: http.Server | https.Server;
+  if (listen.tls === null) {
+    server = http.createServer(options, handler);
+  } else {
+    // A stalled handshake is a slow head too (Node's default would keep it two minutes).
+    const secure = https.createServer({ ...options, ...serverTlsOptions(listen.tls), handshakeTimeout: limits.headersTimeout }, handler);
+    trackRawSockets(secure);
+    server = secure;
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(plane, err, socket));
   return server;
+}
+
+const rawSockets = new WeakMap<https.Server, Set<Socket>>();
+
+/**
+ * A TLS listener's connections reach the HTTP layer (and closeAllConnections) only once their
+ * handshake is done: the TCP sockets are tracked from the start so that shutdown can close
+ * those still in their handshake instead of waiting for them.
+ */
+function trackRawSockets(server: https.Server): void {
+  const open = new Set<Socket>();
+  rawSockets.set(server, open);
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+}
+
+/** Closes every connection of the data listener: HTTP ones, and (TLS) those still in their handshake. */
+export function closeEveryConnection(server: http.Server | https.Server): void {
+  server.closeAllConnections();
+  const open = rawSockets.get(server as https.Server);
+  if (open !== undefined) for (const socket of open) socket.destroy();
 }
 
 function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse): void {
@@ -270,11 +301,18 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-const CLOSE_ONLY = new Set(['ECONNRESET', 'EPIPE', 'ERR_HTTP_REQUEST_TIMEOUT', 'HPE_HEADERS_TIMEOUT']);
+/** Parser errors that close the connection without an answer: a slow head gets none. */
+const CLOSE_ONLY = new Set(['HPE_HEADERS_TIMEOUT']);
 
-/** Errors Node's parser raises before a request exists: answer them on the raw socket. */
+/**
+ * Errors Node's parser raises before a request exists (HPE_*): answer them on the raw socket.
+ * Anything else is closed: a TLS error (a failed or timed-out handshake, reported here by the
+ * https server) has no channel to answer on, and ending such a socket would wait for a
+ * handshake that never comes.
+ */
 function onClientError(plane: DataPlane, err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || CLOSE_ONLY.has(err.code ?? '')) {
+  const code = err.code ?? '';
+  if (!socket.writable || CLOSE_ONLY.has(code) || !code.startsWith('HPE_')) {
     socket.destroy();
     return;
   }

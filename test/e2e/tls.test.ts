@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { Agent, request } from 'undici';
@@ -125,4 +126,55 @@ routes: [ { name: main, match: { path: /, prefix: true }, backends: [ { to: secu
   const refused = await request(`${o2.data}/x`);
   assert.ok(refused.statusCode === 502 || refused.statusCode === 503, `status ${refused.statusCode}`);
   await refused.body.dump();
+});
+
+test('a stalled TLS handshake neither outlives limits.headersTimeout nor holds SIGTERM past drainTimeout', async (t) => {
+  const pki = makePki();
+  const server = pki.issue('server', 'localhost');
+  const up = await startUpstream(echo);
+  t.after(() => up.close());
+  const start = (limits: string) => startOutrider(`
+version: 1
+listen:
+  data: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  tls: { cert: ${server.cert}, key: ${server.key} }
+limits: ${limits}
+upstreams: [ { name: up, endpoints: [${up.origin}] } ]
+routes: [ { name: main, match: { path: /, prefix: true }, backends: [ { to: up } ] } ]
+`);
+  const stall = async (port: number): Promise<net.Socket> => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    t.after(() => s.destroy());
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    return s;
+  };
+
+  // Connected, never a byte of handshake: closed by the server once headersTimeout has passed.
+  const a = await start('{ headersTimeout: 1s }');
+  t.after(() => a.stop('SIGKILL'));
+  const opened = performance.now();
+  const idle = await stall(Number(new URL(a.data).port));
+  await new Promise<void>((r) => idle.once('close', () => r()));
+  const closedAfter = performance.now() - opened;
+  assert.ok(closedAfter >= 900 && closedAfter < 5_000, `a stalled handshake was closed after ${Math.round(closedAfter)} ms`);
+  // The listener is unharmed.
+  const agent = new Agent({ connect: { ca: pki.read(pki.caCert), servername: 'localhost' } });
+  t.after(() => agent.close());
+  const ok = await request(`https://127.0.0.1:${new URL(a.data).port}/x`, { dispatcher: agent });
+  assert.equal(ok.statusCode, 200);
+  await ok.body.dump();
+
+  // A handshake stalled when SIGTERM arrives does not hold the exit past drainTimeout, even
+  // when headersTimeout would let it live longer.
+  const b = await start('{ headersTimeout: 30s, drainTimeout: 1s }');
+  t.after(() => b.stop('SIGKILL'));
+  await stall(Number(new URL(b.data).port));
+  const termAt = performance.now();
+  b.proc.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => b.proc.once('exit', (c) => r(c)));
+  const took = performance.now() - termAt;
+  assert.equal(code, 0);
+  assert.ok(took < 5_000, `exit took ${Math.round(took)} ms with a handshake stalled`);
 });
