@@ -111,7 +111,9 @@ export class RequestContext {
     if (deadline >= this.deadline) return;
     this.deadline = deadline;
     if (this.timer !== null) clearTimeout(this.timer);
-    const delay = Math.max(0, deadline - performance.now());
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one
+    // per request would make a list (and a priority-queue entry) for every request.
+    const delay = Math.max(0, Math.ceil(deadline - performance.now()));
     this.timer = setTimeout(() => this.expire(), delay);
   }
 

@@ -88,7 +88,7 @@ export class Forwarder {
       // The attempt budget covers the wait for response headers; the body then streams under the request's deadline.
       budget = attemptTimeout;
       const attempt = new AbortController();
-      attemptTimer = setTimeout(() => attempt.abort(new OutriderError('deadline_exceeded', `the backend attempt timed out after ${attemptTimeout} ms`, { detail: 'timeout' })), attemptTimeout);
+      attemptTimer = setTimeout(() => attempt.abort(new OutriderError('deadline_exceeded', `the backend attempt timed out after ${Math.round(attemptTimeout)} ms`, { detail: 'timeout' })), Math.ceil(attemptTimeout));
       signal = AbortSignal.any([ctx.signal, attempt.signal]);
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.requestDrop, {

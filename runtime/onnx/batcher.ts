@@ -114,7 +114,8 @@ export class Batcher {
         timer: null, signal: opts.signal, onAbort: null, resolve, reject,
       };
       if (opts.deadline !== null) {
-        job.timer = setTimeout(() => this.#drop(job, 'deadline', deadlineError()), opts.deadline - now);
+        // Whole milliseconds: one Node timer list per distinct duration, not one per request.
+        job.timer = setTimeout(() => this.#drop(job, 'deadline', deadlineError()), Math.ceil(opts.deadline - now));
       }
       if (opts.signal !== null) {
         job.onAbort = () => this.#drop(job, 'cancelled', cancelledError());
