@@ -40,6 +40,22 @@ function skipString(b: Buffer, i: number): number {
   }
 }
 
+/** Inside the container opening at (or after spaces from) `at`: -1 when it is empty, else where its first item starts. */
+function firstItem(b: Buffer, at: number, open: number, close: number): number {
+  const i = skipSpace(b, at);
+  if (b[i] !== open) throw new SyntaxError(open === OPEN_OBJECT ? 'expected an object' : 'expected an array');
+  const first = skipSpace(b, i + 1);
+  return b[first] === close ? -1 : first;
+}
+
+/** After an item of a container: -1 at its closing byte, else where the next item starts. */
+function nextItem(b: Buffer, end: number, close: number): number {
+  const i = skipSpace(b, end);
+  if (b[i] === close) return -1;
+  if (b[i] !== COMMA) throw new SyntaxError('expected a comma');
+  return skipSpace(b, i + 1);
+}
+
 /** From a value's first byte to just past it. */
 export function skipValue(b: Buffer, i: number): number {
   const c = b[i];
@@ -51,10 +67,9 @@ export function skipValue(b: Buffer, i: number): number {
     i = skipSpace(b, i + 1);
     if (b[i] === CLOSE_ARRAY) return i + 1;
     for (;;) {
-      i = skipSpace(b, skipValue(b, i));
-      if (b[i] === CLOSE_ARRAY) return i + 1;
-      if (b[i] !== COMMA) throw new SyntaxError('expected a comma');
-      i = skipSpace(b, i + 1);
+      const end = skipValue(b, i);
+      i = nextItem(b, end, CLOSE_ARRAY);
+      if (i === -1) return skipSpace(b, end) + 1;
     }
   }
   if (c === OPEN_OBJECT) {
@@ -64,10 +79,9 @@ export function skipValue(b: Buffer, i: number): number {
       if (b[i] !== QUOTE) throw new SyntaxError('expected a member name');
       i = skipSpace(b, skipString(b, i));
       if (b[i] !== COLON) throw new SyntaxError('expected a colon');
-      i = skipSpace(b, skipValue(b, skipSpace(b, i + 1)));
-      if (b[i] === CLOSE_OBJECT) return i + 1;
-      if (b[i] !== COMMA) throw new SyntaxError('expected a comma');
-      i = skipSpace(b, i + 1);
+      const end = skipValue(b, skipSpace(b, i + 1));
+      i = nextItem(b, end, CLOSE_OBJECT);
+      if (i === -1) return skipSpace(b, end) + 1;
     }
   }
   // A number or a literal: up to the next delimiter.
@@ -96,11 +110,8 @@ function keyAt(b: Buffer, start: number, end: number): string {
  * name yields twice; callers keep the last, as JSON.parse does.
  */
 export function* members(b: Buffer, at: number): Generator<[string, Span]> {
-  let i = skipSpace(b, at);
-  if (b[i] !== OPEN_OBJECT) throw new SyntaxError('expected an object');
-  i = skipSpace(b, i + 1);
-  if (b[i] === CLOSE_OBJECT) return;
-  for (;;) {
+  let i = firstItem(b, at, OPEN_OBJECT, CLOSE_OBJECT);
+  while (i !== -1) {
     const keyEnd = skipString(b, i);
     const name = keyAt(b, i, keyEnd);
     i = skipSpace(b, keyEnd);
@@ -108,26 +119,17 @@ export function* members(b: Buffer, at: number): Generator<[string, Span]> {
     const start = skipSpace(b, i + 1);
     const end = skipValue(b, start);
     yield [name, { start, end }];
-    i = skipSpace(b, end);
-    if (b[i] === CLOSE_OBJECT) return;
-    if (b[i] !== COMMA) throw new SyntaxError('expected a comma');
-    i = skipSpace(b, i + 1);
+    i = nextItem(b, end, CLOSE_OBJECT);
   }
 }
 
 /** Each element span of the array starting at `at` (a `[`), in order. */
 export function* elements(b: Buffer, at: number): Generator<Span> {
-  let i = skipSpace(b, at);
-  if (b[i] !== OPEN_ARRAY) throw new SyntaxError('expected an array');
-  i = skipSpace(b, i + 1);
-  if (b[i] === CLOSE_ARRAY) return;
-  for (;;) {
+  let i = firstItem(b, at, OPEN_ARRAY, CLOSE_ARRAY);
+  while (i !== -1) {
     const end = skipValue(b, i);
     yield { start: i, end };
-    i = skipSpace(b, end);
-    if (b[i] === CLOSE_ARRAY) return;
-    if (b[i] !== COMMA) throw new SyntaxError('expected a comma');
-    i = skipSpace(b, i + 1);
+    i = nextItem(b, end, CLOSE_ARRAY);
   }
 }
 
