@@ -6,7 +6,7 @@ import { Agent, Pool } from 'undici';
 import type { Endpoint } from '../runtime/types.ts';
 import type { UpstreamConfig } from './config/types.ts';
 import { upstreamAgent } from './tls.ts';
-import type { RequestContext } from './context.ts';
+import { requestHasBody, type RequestContext } from './context.ts';
 import { OutriderError } from './errors.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Reply } from './pipeline.ts';
@@ -97,7 +97,7 @@ export class Forwarder {
     });
     headers.push(this.idHeader, ctx.id, 'x-timeout-ms', String(Math.max(1, Math.floor(budget))));
     // A buffered body (replayed, or rewritten by a policy such as the embedding cache) goes with its own length.
-    if (ctx.body !== null && (ctx.body.length > 0 || hasBody(req.headers))) setContentLength(headers, ctx.body.length);
+    if (ctx.body !== null && (ctx.body.length > 0 || requestHasBody(req))) setContentLength(headers, ctx.body.length);
     if (ctx.upstreamHeaders !== null) headers.push(...ctx.upstreamHeaders);
     const client = ctx.span === null ? null : startClientSpan(ctx.span, `forward ${endpoint.backend}`, {
       'outrider.backend': endpoint.backend, 'server.address': endpoint.origin, 'http.request.method': req.method ?? 'GET',
@@ -119,7 +119,7 @@ export class Forwarder {
         path: ctx.upstreamPath ?? req.url ?? '/',
         method: (req.method ?? 'GET') as 'GET',
         headers,
-        body: ctx.body ?? (hasBody(req.headers) ? req : null),
+        body: ctx.body ?? (requestHasBody(req) ? req : null),
         signal,
       });
       const end = performance.now();
@@ -181,11 +181,6 @@ function dropSet(idHeader: string): Set<string> {
   return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate', 'x-outrider-shadow']);
 }
 
-function hasBody(h: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }): boolean {
-  const cl = h['content-length'];
-  if (cl !== undefined) return cl !== '0';
-  return h['transfer-encoding'] !== undefined;
-}
 
 function upstreamError(e: unknown, endpoint: Endpoint): OutriderError {
   if (e instanceof OutriderError) return e;

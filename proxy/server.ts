@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { RequestContext } from './context.ts';
+import { RequestContext, requestHasBody } from './context.ts';
 import { OutriderError, errorBody, toOutriderError } from './errors.ts';
 import type { Reply } from './pipeline.ts';
 import { serverTlsOptions } from './tls.ts';
@@ -46,29 +46,25 @@ export function createDataServer(plane: DataPlane): http.Server | https.Server {
     insecureHTTPParser: false,
   };
   const handler = (req: IncomingMessage, res: ServerResponse) => onRequest(plane, req, res);
-  let server: http.Server | https.Server;
-  if (listen.tls === null) {
-    server = http.createServer(options, handler);
-  } else {
-    // A stalled handshake is a slow head too (Node's default would keep it two minutes).
-    const secure = https.createServer({ ...options, ...serverTlsOptions(listen.tls), handshakeTimeout: limits.headersTimeout }, handler);
-    trackRawSockets(secure);
-    server = secure;
-  }
+  // A stalled TLS handshake is a slow head too (Node's default would keep it two minutes).
+  const server = listen.tls === null
+    ? http.createServer(options, handler)
+    : https.createServer({ ...options, ...serverTlsOptions(listen.tls), handshakeTimeout: limits.headersTimeout }, handler);
+  trackSockets(server);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(plane, err, socket));
   return server;
 }
 
-const rawSockets = new WeakMap<https.Server, Set<Socket>>();
+const openSockets = new WeakMap<http.Server | https.Server, Set<Socket>>();
 
 /**
  * A TLS listener's connections reach the HTTP layer (and closeAllConnections) only once their
- * handshake is done: the TCP sockets are tracked from the start so that shutdown can close
- * those still in their handshake instead of waiting for them.
+ * handshake is done: every listener's TCP sockets are tracked from the start, so that shutdown
+ * closes those still in their handshake instead of waiting for them.
  */
-function trackRawSockets(server: https.Server): void {
+function trackSockets(server: http.Server | https.Server): void {
   const open = new Set<Socket>();
-  rawSockets.set(server, open);
+  openSockets.set(server, open);
   server.on('connection', (socket: Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
@@ -78,8 +74,7 @@ function trackRawSockets(server: https.Server): void {
 /** Closes every connection of the data listener: HTTP ones, and (TLS) those still in their handshake. */
 export function closeEveryConnection(server: http.Server | https.Server): void {
   server.closeAllConnections();
-  const open = rawSockets.get(server as https.Server);
-  if (open !== undefined) for (const socket of open) socket.destroy();
+  for (const socket of openSockets.get(server) ?? []) socket.destroy();
 }
 
 function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse): void {
@@ -235,7 +230,7 @@ function writeError(ctx: RequestContext, table: RouteTable, err: OutriderError):
   // untouched body off the wire after the response and keeps the connection; that is worth it
   // for a small one (a shed request must not cost its client a reconnect, which under overload
   // is dearer than the answer). A large, chunked or half-read body closes the connection.
-  if (ctx.bodyError !== null || (!ctx.req.complete && hasRequestBody(ctx.req) && !drainable(ctx.req))) headers.push('connection', 'close');
+  if (ctx.bodyError !== null || (!ctx.req.complete && requestHasBody(ctx.req) && !drainable(ctx.req))) headers.push('connection', 'close');
   res.writeHead(err.status, headers);
   res.end(body);
   ctx.respondedAt = performance.now();
@@ -248,10 +243,6 @@ function drainable(req: IncomingMessage): boolean {
   return cl !== undefined && Number(cl) <= DRAIN_MAX_BYTES && !req.readableDidRead;
 }
 
-function hasRequestBody(req: IncomingMessage): boolean {
-  const cl = req.headers['content-length'];
-  return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
-}
 
 function onClose(plane: DataPlane, ctx: RequestContext): void {
   ctx.settle();
@@ -301,9 +292,6 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** Parser errors that close the connection without an answer: a slow head gets none. */
-const CLOSE_ONLY = new Set(['HPE_HEADERS_TIMEOUT']);
-
 /**
  * Errors Node's parser raises before a request exists (HPE_*): answer them on the raw socket.
  * Anything else is closed: a TLS error (a failed or timed-out handshake, reported here by the
@@ -312,7 +300,8 @@ const CLOSE_ONLY = new Set(['HPE_HEADERS_TIMEOUT']);
  */
 function onClientError(plane: DataPlane, err: NodeJS.ErrnoException, socket: Socket): void {
   const code = err.code ?? '';
-  if (!socket.writable || CLOSE_ONLY.has(code) || !code.startsWith('HPE_')) {
+  // A slow head (HPE_HEADERS_TIMEOUT) gets no answer either.
+  if (!socket.writable || !code.startsWith('HPE_') || code === 'HPE_HEADERS_TIMEOUT') {
     socket.destroy();
     return;
   }

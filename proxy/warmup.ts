@@ -116,8 +116,9 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
   const statuses: Record<number, number> = {};
   try {
     const headersFor = (r: RuntimeConfig, json: boolean) => ({ 'x-outrider-warmup': token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
+    const spent = () => performance.now() - started > WARM_BUDGET_MS;
     for (const r of config.runtimes) {
-      if (performance.now() - started > WARM_BUDGET_MS) break;
+      if (spent()) break;
       const all = probes(r);
       if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
       for (const p of all) {
@@ -133,7 +134,6 @@ export async function warmForwardPath(config: Config, target: WarmTarget, token:
           statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
           return res.statusCode;
         };
-        const spent = () => performance.now() - started > WARM_BUDGET_MS;
         let left = p.repeat ?? REQUESTS_PER_PROBE;
         if (spent()) break;
         if (p.gated === true) {

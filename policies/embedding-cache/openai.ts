@@ -74,7 +74,8 @@ class OpenAiBatch implements Batch {
     if (typeof doc !== 'object' || doc === null) return null;
     const res = doc as { data?: unknown; model?: unknown; usage?: unknown };
     if (!Array.isArray(res.data) || res.data.length !== count) return null;
-    const model = Buffer.from(typeof res.model === 'string' ? res.model : '');
+    const name = typeof res.model === 'string' ? res.model : null;
+    const model = Buffer.from(name ?? '');
     const values: Buffer[] = new Array(count);
     try {
       // The bytes are valid JSON (parsed above): the scan finds each item's embedding text.
@@ -93,7 +94,7 @@ class OpenAiBatch implements Batch {
     }
     const u = res.usage as { prompt_tokens?: unknown; total_tokens?: unknown } | undefined;
     const usage = typeof u?.prompt_tokens === 'number' ? { prompt_tokens: u.prompt_tokens, total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens } : null;
-    const meta: Meta = { model: typeof res.model === 'string' ? res.model : null, usage };
+    const meta: Meta = { model: name, usage };
     return { values, meta };
   }
 
