@@ -21,7 +21,7 @@ import type { RoutingDeps } from './routing.ts';
 import { closeEveryConnection, createDataServer } from './server.ts';
 import { serverTlsOptions, watchServerTls } from './tls.ts';
 import type { DataPlane } from './server.ts';
-import { createLogger } from './telemetry/log.ts';
+import { createLogger, lineSink } from './telemetry/log.ts';
 import type { Logger } from './telemetry/log.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { startTracing, stopTracing } from './telemetry/tracing.ts';
@@ -56,7 +56,7 @@ export class Outrider {
     this.runtimes = createRuntimeManager(config.runtimes, { logger: log, release: (origin, signal) => this.forwarder.release(origin, signal) });
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
-    this.plane = { table, draining: false, inFlight: 0, metrics, log, warmToken: warmToken(), warmed: config.runtimes.length === 0 };
+    this.plane = { table, draining: false, inFlight: 0, metrics, log, accessSink: lineSink(log), warmToken: warmToken(), warmed: config.runtimes.length === 0 };
     this.data = createDataServer(this.plane);
     if (config.listen.tls !== null) this.unwatchTls = watchServerTls(this.data as https.Server, config.listen.tls, log);
     this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });

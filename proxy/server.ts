@@ -13,6 +13,7 @@ import { acceptRequestId, newRequestId } from './request-id.ts';
 import type { RouteTable } from './routing.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import type { Logger } from './telemetry/log.ts';
+import { accessLine, type AccessEntry } from './telemetry/access-log.ts';
 import { endSpan, startServerSpan, tracingActive } from './telemetry/tracing.ts';
 
 /** What the data server reads on every request; the app swaps `table` on reload. */
@@ -26,6 +27,8 @@ export interface DataPlane {
   inFlight: number;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** The log's line batch for access-log lines (telemetry/access-log.ts), or null: they go through `log`. */
+  readonly accessSink: ((line: string) => void) | null;
 }
 
 // A client-supplied x-timeout-ms: a positive integer of milliseconds, bounded to a day.
@@ -262,7 +265,7 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
   if (ctx.span !== null) endSpan(ctx.span, status, code === '' ? null : code);
   if (plane.table.config.telemetry.accessLog) {
     const req = ctx.req;
-    plane.log.info({
+    const entry: AccessEntry = {
       requestId: ctx.id,
       route,
       backend: ctx.backend,
@@ -284,7 +287,10 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
       bytesIn: ctx.bytesIn,
       bytesOut: ctx.bytesOut,
       traceId: ctx.span?.spanContext().traceId,
-    }, 'request');
+    };
+    const sink = plane.accessSink;
+    if (sink !== null) sink(accessLine(entry));
+    else plane.log.info(entry, 'request');
   }
 }
 

@@ -61,6 +61,20 @@ class LineBatch {
   }
 }
 
+const batches = new WeakMap<Logger, LineBatch>();
+
+/**
+ * Where a logger made by createLogger takes whole info-level lines (the access log's, see
+ * access-log.ts), dropped while its level is above info; null for another logger.
+ */
+export function lineSink(logger: Logger): ((line: string) => void) | null {
+  const batch = batches.get(logger);
+  if (batch === undefined) return null;
+  return (line) => {
+    if (logger.isLevelEnabled('info')) batch.write(line);
+  };
+}
+
 export function createLogger(level: string): Logger {
   // Asynchronous stdout (an access-log line must not cost a write(2) on the request path); the
   // batch above decides when to write, so SonicBoom writes whatever it is handed at once.
@@ -68,6 +82,7 @@ export function createLogger(level: string): Logger {
   const batch = new LineBatch(dest);
   // Epoch milliseconds: formatting an ISO date per line cost ~2% of the CPU under load.
   const logger = pino({ level, base: { svc: 'outrider' }, timestamp: pino.stdTimeFunctions.epochTime }, batch);
+  batches.set(logger, batch);
   process.once('exit', () => {
     try { batch.flushSync(STDOUT); } catch { /* stdout already gone */ }
   });
