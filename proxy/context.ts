@@ -1,4 +1,4 @@
-// One context per request (STYLE): id, route, deadline, and the AbortController whose signal
+// One context per request (STYLE): id, route, deadline, and the cancellation that
 // reaches every layer below, down to the runtime's queue (through x-timeout-ms).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,6 +13,49 @@ export function requestHasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * The request's cancellation as the hot path needs it: a flag, a reason and plain listeners.
+ * undici takes any object with `aborted` and add/removeEventListener as a request's signal, so
+ * a forwarded request costs an array push here instead of a Node EventTarget (an AbortController,
+ * its AbortSignal, and an event object and listener records per request: ~6 µs and ~1 KB of
+ * garbage under load). A real AbortSignal is made only for code that asks for one (ctx.signal).
+ */
+export class Cancel {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: (() => void)[] | null = null;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) return;
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const l = this.listeners;
+    if (l === null) return;
+    const i = l.indexOf(listener);
+    if (i !== -1) l.splice(i, 1);
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const l = this.listeners;
+    this.listeners = null;
+    if (l !== null) for (const fn of l) fn();
+  }
+
+  /** This object typed as what undici's `signal` option takes (it reads only the members above). */
+  get asSignal(): AbortSignal {
+    return this as unknown as AbortSignal;
+  }
+}
+
+function fire(ctx: RequestContext): void {
+  ctx.onTimer();
+}
+
 export class RequestContext {
   readonly id: string;
   readonly req: IncomingMessage;
@@ -23,7 +66,9 @@ export class RequestContext {
   readonly start: number;
   /** The request target without its query string (the query can carry secrets: never logged). */
   readonly path: string;
-  readonly controller = new AbortController();
+  /** Cancellation of everything below: deadline, client gone, body limits, shutdown. */
+  readonly cancel = new Cancel();
+  private controller: AbortController | null = null;
   route: Route | null = null;
   /** The backend (runtime or upstream name) the current attempt goes to; set by the split, a fallback or a shadow. */
   target: string | null = null;
@@ -80,7 +125,13 @@ export class RequestContext {
   /** traceparent/tracestate to send upstream (set by tracing, or passed through when it is off). */
   traceparent: string | undefined;
   tracestate: string | undefined;
+  /** The one timer of the request: armed for the earlier of `deadline` and the body's deadline. */
   private timer: NodeJS.Timeout | null = null;
+  /** performance.now() the armed timer is due (Infinity: none armed). */
+  private timerAt = Infinity;
+  /** performance.now() by which the whole request body must have arrived (limits.bodyTimeout). */
+  private bodyDeadline = Infinity;
+  private bodyTimeoutMs = 0;
 
   constructor(id: string, req: IncomingMessage, res: ServerResponse, start: number) {
     this.id = id;
@@ -93,8 +144,29 @@ export class RequestContext {
     this.path = q === -1 ? url : url.slice(0, q);
   }
 
+  /** A real AbortSignal that follows `cancel`, made on first use (timers/promises, AbortSignal.any, streams). */
   get signal(): AbortSignal {
+    if (this.controller === null) {
+      const ac = new AbortController();
+      this.controller = ac;
+      if (this.cancel.aborted) ac.abort(this.cancel.reason);
+      else this.cancel.addEventListener('abort', () => ac.abort(this.cancel.reason));
+    }
     return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.cancel.aborted;
+  }
+
+  /** Why the request was cancelled (an OutriderError), once `aborted`. */
+  get abortReason(): unknown {
+    return this.cancel.reason;
+  }
+
+  /** Cancels the request and everything below it; the first reason wins. */
+  abort(reason: OutriderError): void {
+    this.cancel.abort(reason);
   }
 
   /** Milliseconds of budget left (never negative). */
@@ -110,18 +182,53 @@ export class RequestContext {
     const deadline = this.start + budgetMs;
     if (deadline >= this.deadline) return;
     this.deadline = deadline;
-    if (this.timer !== null) clearTimeout(this.timer);
-    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one
-    // per request would make a list (and a priority-queue entry) for every request.
-    const delay = Math.max(0, Math.ceil(deadline - performance.now()));
-    this.timer = setTimeout(() => this.expire(), delay);
+    this.arm(deadline);
   }
 
-  private expire(): void {
+  /**
+   * The request body must have arrived within `timeoutMs` (limits.bodyTimeout), else the request
+   * is cancelled with request_timeout (408). Shares the deadline's timer: a second timer and the
+   * body's end/close listeners per request cost more than the rare re-arm after a slow body.
+   */
+  watchBody(timeoutMs: number): void {
+    this.bodyTimeoutMs = timeoutMs;
+    this.bodyDeadline = performance.now() + timeoutMs;
+    this.arm(this.bodyDeadline);
+  }
+
+  /** Makes the timer due at `at` unless it already is due earlier. */
+  private arm(at: number): void {
+    if (at >= this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one
+    // per request would make a list (and a priority-queue entry) for every request. The context
+    // rides as the timer's argument: no closure per request.
+    this.timer = setTimeout(fire, Math.max(0, Math.ceil(at - performance.now())), this);
+  }
+
+  /** The timer is due: the body's deadline, the request's, or both; re-armed for what is left. */
+  onTimer(): void {
     this.timer = null;
-    if (!this.controller.signal.aborted) {
-      this.controller.abort(new OutriderError('deadline_exceeded', 'the request deadline passed before the backend answered', { detail: 'timeout' }));
+    this.timerAt = Infinity;
+    // Node's timers run on the event loop's cached clock and can come up to a millisecond early.
+    const now = performance.now() + 1;
+    if (this.bodyDeadline <= now) {
+      this.bodyDeadline = Infinity;
+      if (!this.req.complete && this.bodyError === null) {
+        this.bodyError = new OutriderError('request_timeout', `the request body did not arrive within ${this.bodyTimeoutMs} ms`);
+        this.cancel.abort(this.bodyError);
+      }
     }
+    if (this.deadline <= now) {
+      if (!this.cancel.aborted) {
+        this.cancel.abort(new OutriderError('deadline_exceeded', 'the request deadline passed before the backend answered', { detail: 'timeout' }));
+      }
+      return;
+    }
+    if (this.cancel.aborted) return;
+    const next = Math.min(this.deadline, this.bodyDeadline);
+    if (next !== Infinity) this.arm(next);
   }
 
   /**
@@ -141,10 +248,10 @@ export class RequestContext {
     if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return Buffer.alloc(0);
     const chunks: Buffer[] = [];
     let size = 0;
-    const signal = this.signal;
+    const cancel = this.cancel;
     const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      if (cancel.aborted) reject(cancel.reason);
+      else cancel.addEventListener('abort', () => reject(cancel.reason));
     });
     aborted.catch(() => undefined);
     const done = new Promise<void>((resolve, reject) => {
@@ -165,16 +272,18 @@ export class RequestContext {
 
   /** Ends the deadline timer once the exchange is over. */
   settle(): void {
+    this.bodyDeadline = Infinity;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+      this.timerAt = Infinity;
     }
   }
 
   /** Aborts everything below because the client went away. */
   clientGone(): void {
-    if (!this.controller.signal.aborted) {
-      this.controller.abort(new OutriderError('bad_gateway', 'client closed the connection', { detail: 'client_closed' }));
+    if (!this.cancel.aborted) {
+      this.cancel.abort(new OutriderError('bad_gateway', 'client closed the connection', { detail: 'client_closed' }));
     }
   }
 }

@@ -1,12 +1,12 @@
 // Forwarding one attempt to one endpoint with undici: pooled keep-alive connections, streamed
-// bodies both ways, the context's signal for cancellation, and the remaining budget sent on as
+// bodies both ways, the context's cancel for cancellation, and the remaining budget sent on as
 // x-timeout-ms so the next hop (a chained sidecar, a runtime's queue) shrinks it further.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, Pool } from 'undici';
 import type { Endpoint } from '../runtime/types.ts';
 import type { UpstreamConfig } from './config/types.ts';
 import { upstreamAgent } from './tls.ts';
-import { requestHasBody, type RequestContext } from './context.ts';
+import { Cancel, requestHasBody, type RequestContext } from './context.ts';
 import { OutriderError } from './errors.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Reply } from './pipeline.ts';
@@ -79,17 +79,19 @@ export class Forwarder {
   /** One attempt; `attemptTimeout` (ms) cuts it shorter than the request's remaining budget. */
   async forward(ctx: RequestContext, endpoint: Endpoint, picker: EndpointPicker, attemptTimeout: number | null = null): Promise<Reply> {
     const req = ctx.req;
-    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (ctx.aborted) throw ctx.abortReason;
     const now = performance.now();
     let budget = ctx.deadline - now;
-    let signal = ctx.signal;
+    let signal = ctx.cancel;
     let attemptTimer: NodeJS.Timeout | null = null;
     if (attemptTimeout !== null && attemptTimeout < budget) {
-      // The attempt budget covers the wait for response headers; the body then streams under the request's deadline.
+      // The attempt budget covers the wait for response headers; the body then streams under the
+      // request's deadline: the attempt's cancel follows ctx's for the rest of the exchange.
       budget = attemptTimeout;
-      const attempt = new AbortController();
+      const attempt = new Cancel();
+      ctx.cancel.addEventListener('abort', () => attempt.abort(ctx.abortReason));
       attemptTimer = setTimeout(() => attempt.abort(new OutriderError('deadline_exceeded', `the backend attempt timed out after ${Math.round(attemptTimeout)} ms`, { detail: 'timeout' })), Math.ceil(attemptTimeout));
-      signal = AbortSignal.any([ctx.signal, attempt.signal]);
+      signal = attempt;
     }
     const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, this.requestDrop, {
       clientIp: ctx.socket.remoteAddress ?? 'unknown',
@@ -120,7 +122,7 @@ export class Forwarder {
         method: (req.method ?? 'GET') as 'GET',
         headers,
         body: ctx.body ?? (requestHasBody(req) ? req : null),
-        signal,
+        signal: signal.asSignal,
       });
       const end = performance.now();
       ctx.upstreamMs = end - now;

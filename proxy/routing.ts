@@ -166,7 +166,7 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
         return await chain(ctx);
       } catch (e) {
         const failed = ctx.endpoint;
-        if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.signal.aborted || failed === null) throw e;
+        if (!(e instanceof OutriderError) || e.detail !== 'connect' || ctx.aborted || failed === null) throw e;
         if (!set.endpoints().some((x) => x.id !== failed && !picker.ejected.has(x.id))) throw e;
         ctx.avoid = failed;
         // Counted as a retry (outrider_retries_total); not charged to a retry budget: nothing

@@ -131,9 +131,9 @@ async function handle(plane: DataPlane, ctx: RequestContext, table: RouteTable):
   guardBody(ctx, cfg.limits.maxBodyBytes, cfg.limits.bodyTimeout);
   if (ctx.deadline <= performance.now()) throw new OutriderError('deadline_exceeded', 'the request arrived with no budget left', { detail: 'timeout' });
   const reply = await route.handler(ctx);
-  if (ctx.signal.aborted) {
+  if (ctx.aborted) {
     if (reply.body instanceof Readable) reply.body.destroy();
-    throw ctx.signal.reason;
+    throw ctx.abortReason;
   }
   writeReply(plane, ctx, table, reply);
 }
@@ -162,18 +162,11 @@ function guardBody(ctx: RequestContext, maxBytes: number, timeoutMs: number): vo
       ctx.bytesIn += chunk.length;
       if (ctx.bytesIn > maxBytes && ctx.bodyError === null) {
         ctx.bodyError = new OutriderError('body_too_large', `the request body exceeds the limit of ${maxBytes} bytes`);
-        ctx.controller.abort(ctx.bodyError);
+        ctx.abort(ctx.bodyError);
       }
     });
   }
-  if (req.complete) return;
-  const timer = setTimeout(() => {
-    if (req.complete || ctx.bodyError !== null) return;
-    ctx.bodyError = new OutriderError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`);
-    ctx.controller.abort(ctx.bodyError);
-  }, timeoutMs);
-  req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
+  if (!req.complete) ctx.watchBody(timeoutMs);
 }
 
 function writeReply(plane: DataPlane, ctx: RequestContext, table: RouteTable, reply: Reply): void {
@@ -194,7 +187,7 @@ function writeReply(plane: DataPlane, ctx: RequestContext, table: RouteTable, re
   } else {
     body.on('error', (e) => {
       // Headers are gone: the only honest signal left is to cut the response short.
-      ctx.error ??= ctx.signal.aborted ? (ctx.signal.reason as OutriderError) : new OutriderError('bad_gateway', 'the backend failed mid-response', { detail: 'reset', cause: e });
+      ctx.error ??= ctx.aborted ? (ctx.abortReason as OutriderError) : new OutriderError('bad_gateway', 'the backend failed mid-response', { detail: 'reset', cause: e });
       res.destroy();
     });
     body.pipe(res);

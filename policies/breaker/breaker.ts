@@ -197,7 +197,7 @@ export class Breaker {
 function verdictOf(e: unknown, ctx: RequestContext): Verdict {
   if (!(e instanceof OutriderError)) return 'none';
   if (e.detail === 'client_closed' || ctx.bodyError !== null) return 'none';
-  const reason = ctx.signal.reason as OutriderError | undefined;
-  if (ctx.signal.aborted && reason?.detail === 'client_closed') return 'none';
+  const reason = ctx.abortReason as OutriderError | undefined;
+  if (ctx.aborted && reason?.detail === 'client_closed') return 'none';
   return e.status >= 500 && e.code !== 'internal' ? 'failure' : 'none';
 }

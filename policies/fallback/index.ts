@@ -42,14 +42,14 @@ export function fallbackPolicy(b: RouteBuild): Policy | null {
       cause = `status_${reply.status}`;
     } catch (e) {
       // The client's own errors, Outrider's bugs, and a request with no budget or client left pass as they are.
-      if (!(e instanceof OutriderError) || e.status < 500 || e.code === 'internal' || ctx.signal.aborted) throw e;
+      if (!(e instanceof OutriderError) || e.status < 500 || e.code === 'internal' || ctx.aborted) throw e;
       cause = e.detail ?? e.code;
       if (e.code === 'unavailable' || e.code === 'overloaded') retryAfter = e.retryAfter;
     }
     ctx.avoid = null;
     for (let i = 0; i < rungs.length; i++) {
       const rung = rungs[i]!;
-      if (ctx.signal.aborted) break;
+      if (ctx.aborted) break;
       // A backend rung with rungs after it keeps their share too: a hung fallback backend must
       // not eat the time of the static answer below it.
       ctx.attemptDeadline = rung.sendsOn && i < rungs.length - 1 ? performance.now() + PRIMARY_SHARE * ctx.remaining() : Infinity;
@@ -69,7 +69,7 @@ export function fallbackPolicy(b: RouteBuild): Policy | null {
       return reply;
     }
     events.emit(FALLBACK, { route, kind: 'exhausted', cause } satisfies FallbackEvent);
-    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (ctx.aborted) throw ctx.abortReason;
     throw new OutriderError('unavailable', `route "${route}": the backends failed (${cause}) and no fallback answered`, { detail: 'fallback_exhausted', ...(retryAfter === undefined ? {} : { retryAfter }) });
   };
 }

@@ -55,6 +55,6 @@ export function outlierPolicy(b: RouteBuild, backend: string): Policy | null {
 function endpointAtFault(e: unknown, ctx: RequestContext): boolean {
   if (!(e instanceof OutriderError) || e.detail === undefined || !ENDPOINT_FAULTS.has(e.detail)) return false;
   // A client that went away, or a body it never finished, says nothing about the endpoint.
-  const reason = ctx.signal.reason as OutriderError | undefined;
-  return ctx.bodyError === null && !(ctx.signal.aborted && reason?.detail === 'client_closed');
+  const reason = ctx.abortReason as OutriderError | undefined;
+  return ctx.bodyError === null && !(ctx.aborted && reason?.detail === 'client_closed');
 }

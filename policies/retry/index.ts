@@ -47,7 +47,7 @@ export function retryPolicy(b: RouteBuild): Policy | null {
         error = e;
       }
       const reason = reply !== null ? when.statuses.get(reply.status) ?? null : errorReason(when, error);
-      if (reason === null || retries >= cfg.attempts || ctx.signal.aborted) return settle(reply, error);
+      if (reason === null || retries >= cfg.attempts || ctx.aborted) return settle(reply, error);
       const now = performance.now();
       const left = Math.min(ctx.deadline, ctx.attemptDeadline) - now;
       if (left < RETRY_TUNING.minAttemptMs) return skip(events, route, 'deadline', reply, error);

@@ -79,7 +79,7 @@ export class ShadowStats {
 
   /** Called by Persistent: copies nobody waits for must not hold up a shutdown (closing the upstream pools waits for them). */
   dispose(): void {
-    for (const s of this.live) s.controller.abort(new OutriderError('unavailable', 'the shadow request was cut: its route changed or Outrider is stopping', { detail: CUT }));
+    for (const s of this.live) s.abort(new OutriderError('unavailable', 'the shadow request was cut: its route changed or Outrider is stopping', { detail: CUT }));
     this.live.clear();
   }
 }
