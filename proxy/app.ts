@@ -57,6 +57,7 @@ export class Outrider {
     watchRuntimes(this.runtimes, metrics);
     const table = buildRouteTable(config, this.routingDeps());
     this.plane = { table, draining: false, inFlight: 0, metrics, log, accessSink: lineSink(log), warmToken: warmToken(), warmed: config.runtimes.length === 0 };
+    metrics.countInFlight(() => this.plane.inFlight);
     this.data = createDataServer(this.plane);
     if (config.listen.tls !== null) this.unwatchTls = watchServerTls(this.data as https.Server, config.listen.tls, log);
     this.admin = createAdminServer({ plane: this.plane, runtimes: this.runtimes, balancers: this.balancers, reload: () => this.reload() });

@@ -95,7 +95,6 @@ function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse):
     return;
   }
   plane.inFlight++;
-  plane.metrics.inFlight.inc();
   ctx.counted = true;
   const warm = req.headers['x-outrider-warmup'];
   if (warm !== undefined && warm === plane.warmToken) ctx.warmup = true;
@@ -245,7 +244,6 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
   if (!ctx.res.writableFinished) ctx.clientGone();
   if (ctx.counted) {
     plane.inFlight--;
-    plane.metrics.inFlight.dec();
   }
   // The proxy's own warmup traffic stays out of metrics and access logs.
   if (ctx.warmup) return;

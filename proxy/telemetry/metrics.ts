@@ -1,31 +1,35 @@
 // Prometheus metrics (SPEC §6). Label values come from the config (route, backend, runtime
 // names), from HTTP statuses or from the error catalogue: never from a request.
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { FastCounter, FastHistogram } from './series.ts';
+import type { CounterChild, HistogramChild } from './series.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 interface RouteBackendChildren {
-  readonly duration: { observe(v: number): void };
-  readonly statuses: Map<number, { inc(): void }>;
-  readonly errors: Map<string, { inc(): void }>;
+  readonly duration: HistogramChild;
+  readonly statuses: Map<number, CounterChild>;
+  readonly errors: Map<string, CounterChild>;
 }
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
+  // The four per-request series are series.ts's (an update is a number add); the rest are
+  // prom-client's own, updated rarely.
+  private readonly requests = new FastCounter({
     name: 'outrider_requests_total', help: 'Requests answered on the data port, by route, backend and HTTP status.',
     labelNames: ['route', 'backend', 'code'] as const, registers: [this.registry],
   });
-  private readonly errors = new Counter({
+  private readonly errors = new FastCounter({
     name: 'outrider_errors_total', help: 'Requests answered with an Outrider error, by route and error code (SPEC §3).',
     labelNames: ['route', 'code'] as const, registers: [this.registry],
   });
-  private readonly duration = new Histogram({
+  private readonly duration = new FastHistogram({
     name: 'outrider_request_duration_seconds', help: 'Time from request arrival to the end of the response.',
     labelNames: ['route', 'backend'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
   });
-  private readonly upstream = new Histogram({
+  private readonly upstream = new FastHistogram({
     name: 'outrider_upstream_duration_seconds', help: 'Time from sending an upstream attempt to its response headers.',
     labelNames: ['backend'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
   });
@@ -33,8 +37,11 @@ export class Metrics {
     name: 'outrider_shed_total', help: 'Requests refused to protect the proxy or a backend, by reason.',
     labelNames: ['reason'] as const, registers: [this.registry],
   });
-  readonly inFlight = new Gauge({
+  /** Read when scraped (the data plane's own count), so a request costs no gauge update. */
+  private inFlightNow: () => number = () => 0;
+  private readonly inFlight = new Gauge({
     name: 'outrider_in_flight_requests', help: 'Requests in flight on the data port.', registers: [this.registry],
+    collect: () => { this.inFlight.set(this.inFlightNow()); },
   });
   readonly reloads = new Counter({
     name: 'outrider_config_reloads_total', help: 'Config reloads, by result (ok, invalid).',
@@ -56,7 +63,12 @@ export class Metrics {
   // Label children are looked up once per label set, not per request, through nested maps
   // (route -> backend) so the hot path builds no key strings or record objects.
   private readonly children = new Map<string, Map<string, RouteBackendChildren>>();
-  private readonly upstreamChildren = new Map<string, { observe(v: number): void }>();
+  private readonly upstreamChildren = new Map<string, HistogramChild>();
+
+  /** Where outrider_in_flight_requests is read from when scraped. */
+  countInFlight(read: () => number): void {
+    this.inFlightNow = read;
+  }
 
   /** One answered request: `code` is the error code, '' on success. */
   record(route: string, backend: string, status: number, code: string, seconds: number): void {
@@ -66,12 +78,12 @@ export class Metrics {
     if (c === undefined) byBackend.set(backend, c = { duration: this.duration.labels(route, backend), statuses: new Map(), errors: new Map() });
     let counter = c.statuses.get(status);
     if (counter === undefined) c.statuses.set(status, counter = this.requests.labels(route, backend, String(status)));
-    counter.inc();
+    counter.value++;
     c.duration.observe(seconds);
     if (code !== '') {
       let e = c.errors.get(code);
       if (e === undefined) c.errors.set(code, e = this.errors.labels(route, code));
-      e.inc();
+      e.value++;
     }
   }
 
