@@ -11,7 +11,6 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { INFER_PATH, REQUEST_BODY } from '../overhead/payload.ts';
@@ -19,6 +18,7 @@ import { REPO_ROOT } from '../overhead/outrider.ts';
 import { Processes, portLine, rssBytes, waitForLine } from '../overhead/processes.ts';
 import type { Child } from '../overhead/processes.ts';
 import { ITEM_COST_MS, SLOW_MS } from './params.ts';
+import { benchArgs, countArg } from '../args.ts';
 
 const MiB = 1024 * 1024;
 const MAX_BYTES = 32 * MiB;
@@ -27,18 +27,21 @@ const MODEL = join(REPO_ROOT, 'examples', 'models', 'embedder.onnx');
 /** The V8 flags docs/cache.md recommends for a sidecar whose memory must stay within its cache bound. */
 const LEAN_FLAGS = ['--optimize-for-size'];
 
-const { values: args } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '5' },
-    keys: { type: 'string', default: '1000000' },
-    'proxy-keys': { type: 'string', default: '100000' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm run bench:cache -- [options]
+  --rounds N       rounds of the hit-latency bar, median (default 5)
+  --keys N         unique keys stored in the RSS bar (default 1000000)
+  --proxy-keys N   unique requests of the flood through the proxy (default 100000)
+  --quick          2 rounds, 200000 keys, 20000 proxy keys`;
+const args = benchArgs({
+  rounds: { type: 'string' },
+  keys: { type: 'string' },
+  'proxy-keys': { type: 'string' },
+  quick: { type: 'boolean' },
+}, USAGE);
 const quick = args.quick === true;
-const ROUNDS = quick ? 2 : Number(args.rounds);
-const KEYS = quick ? 200_000 : Number(args.keys);
-const PROXY_KEYS = quick ? 20_000 : Number(args['proxy-keys']);
+const ROUNDS = quick ? 2 : countArg('rounds', args.rounds, 5, 1, USAGE);
+const KEYS = quick ? 200_000 : countArg('keys', args.keys, 1_000_000, 1, USAGE);
+const PROXY_KEYS = quick ? 20_000 : countArg('proxy-keys', args['proxy-keys'], 100_000, 1, USAGE);
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.ts';
 import { parse, stringify } from 'yaml';
 import { alive } from '../../chaos/injector/process.ts';
 import { freePort } from '../../runtime/process/free-port.ts';
@@ -37,20 +37,13 @@ const RUNTIME = 'resnet-bench';
 const INFER = '/v2/models/resnet/infer';
 const READY_TIMEOUT_MS = 90_000;
 
-const { values: args } = parseArgs({
-  options: {
-    python: { type: 'string', default: process.env.OUTRIDER_PYTHON ?? '/usr/bin/python3' },
-    gpu: { type: 'string', default: '0' },
-    'torch-device': { type: 'string', default: 'auto' },
-    duration: { type: 'string', default: '5' },
-    out: { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const args = benchArgs({
+  python: { type: 'string', default: process.env.OUTRIDER_PYTHON ?? '/usr/bin/python3' },
+  gpu: { type: 'string', default: '0' },
+  'torch-device': { type: 'string', default: 'auto' },
+  duration: { type: 'string', default: '5' },
+  out: { type: 'string' },
+}, USAGE);
 const duration = Number(args.duration);
 if (!Number.isFinite(duration) || duration <= 0) {
   console.error(`--duration: expected a positive number of seconds, got "${args.duration}"\n${USAGE}`);

@@ -7,7 +7,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { budgetScenario } from './budget.ts';
 import { hungScenario } from './hung.ts';
 import { PLACEMENT, pinSelf } from './cpus.ts';
@@ -15,6 +14,7 @@ import { closeLoad } from './load.ts';
 import { overloadScenario } from './overload.ts';
 import { REPO_ROOT } from './outrider.ts';
 import type { ScenarioResult } from './result.ts';
+import { benchArgs } from '../args.ts';
 
 const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   hung: hungScenario,
@@ -27,17 +27,7 @@ function say(line = ''): void {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } }, strict: true }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\nusage: npm run bench:resilience -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}]\n`);
-    return 2;
-  }
-  if (values.help) {
-    say(`usage: npm run bench:resilience -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}]`);
-    return 0;
-  }
+  const values = benchArgs({ quick: { type: 'boolean', default: false }, only: { type: 'string' } }, `usage: npm run bench:resilience -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}]`);
   const names = values.only === undefined ? Object.keys(SCENARIOS) : values.only.split(',');
   const unknown = names.filter((n) => !(n in SCENARIOS));
   if (unknown.length > 0) {
