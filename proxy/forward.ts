@@ -18,6 +18,13 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENE
 /** How often release() looks at a draining origin's pool: only while a replica drains. */
 const RELEASE_POLL_MS = 5;
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+const POOL_OPTIONS: Pool.Options = {
+  keepAliveTimeout: 4_000,
+  // The request's own deadline bounds every phase; undici's fixed timeouts would only cut it shorter.
+  headersTimeout: 0,
+  bodyTimeout: 0,
+  connect: { timeout: 5_000 },
+};
 
 
 export interface ForwarderOptions {
@@ -27,24 +34,13 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
-  /** The shared agent's pools by origin, so that release() can see what is in flight to one. */
+  /**
+   * One keep-alive pool per origin, dispatched to directly (an Agent in front only looks the
+   * pool up again, per request, behind one more dispatch layer); release() reads them too.
+   */
   private readonly pools = new Map<string, Pool>();
-  private readonly agent = new Agent({
-    keepAliveTimeout: 4_000,
-    // The request's own deadline bounds every phase; undici's fixed timeouts would only cut it shorter.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: { timeout: 5_000 },
-    factory: (origin, opts) => {
-      // The agent drops (and closes) a pool once it has no connection: forget those here too.
-      for (const [o, p] of this.pools) if (p.closed || p.destroyed) this.pools.delete(o);
-      const pool = new Pool(origin, opts);
-      this.pools.set(String(origin), pool);
-      return pool;
-    },
-  });
   private readonly metrics: Metrics;
-  /** Agents for upstreams with their own TLS options, by backend name; the rest share `agent`. */
+  /** Agents for upstreams with their own TLS options, by backend name; the rest use `pools`. */
   private tlsAgents = new Map<string, { readonly fingerprint: string; readonly agent: Agent }>();
   private idHeader: string;
   private requestDrop: Set<string>;
@@ -115,8 +111,8 @@ export class Forwarder {
     const stats = picker.statsFor(endpoint.id);
     stats.inFlight++;
     try {
-      const dispatcher = this.tlsAgents.size === 0 ? this.agent : (this.tlsAgents.get(endpoint.backend)?.agent ?? this.agent);
-      const res = await dispatcher.request({
+      const tlsAgent = this.tlsAgents.size === 0 ? undefined : this.tlsAgents.get(endpoint.backend)?.agent;
+      const res = await (tlsAgent ?? this.pool(endpoint.origin)).request({
         origin: endpoint.origin,
         path: ctx.upstreamPath ?? req.url ?? '/',
         method: (req.method ?? 'GET') as 'GET',
@@ -149,7 +145,26 @@ export class Forwarder {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), ...[...this.tlsAgents.values()].map((a) => a.agent.close())]);
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all([...pools.map((p) => p.close()), ...[...this.tlsAgents.values()].map((a) => a.agent.close())]);
+  }
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (pool !== undefined) return pool;
+    const p = pool = new Pool(origin, POOL_OPTIONS);
+    // As an Agent does: a pool left with no connection and nothing queued is closed and
+    // forgotten, so replicas that come and go on new ports leave nothing behind.
+    const closeIfUnused = (): void => {
+      const s = p.stats;
+      if (this.pools.get(origin) !== p || s.connected > 0 || s.pending + s.running > 0) return;
+      this.pools.delete(origin);
+      void p.close();
+    };
+    p.on('disconnect', closeIfUnused).on('connectionError', closeIfUnused);
+    this.pools.set(origin, p);
+    return p;
   }
 
   /**
