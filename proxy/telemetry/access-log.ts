@@ -55,7 +55,25 @@ export function accessLine(e: AccessEntry, now = Date.now()): string {
   return `${line},"msg":"request"}\n`;
 }
 
-/** JSON has no NaN or Infinity: pino (JSON.stringify) writes them as null. */
+/**
+ * The number as JSON.stringify writes it (JSON has no NaN or Infinity: null). The durations are
+ * rounded to the microsecond (server.ts): those are printed from integers, since turning a
+ * double into its shortest decimal was ~1.5% of the proxy's CPU under load.
+ */
 function num(n: number): string {
+  const micros = Math.round(n * 1000);
+  if (micros >= 0 && micros < 1e12 && micros / 1000 === n) {
+    const whole = Math.floor(micros / 1000);
+    let frac = micros - whole * 1000;
+    if (frac === 0) return String(whole);
+    // Three digits without the trailing zeros, as the shortest decimal has them.
+    let digits = 3;
+    while (frac % 10 === 0) {
+      frac /= 10;
+      digits--;
+    }
+    const f = String(frac);
+    return `${whole}.${f.length < digits ? '0'.repeat(digits - f.length) + f : f}`;
+  }
   return Number.isFinite(n) ? String(n) : 'null';
 }

@@ -40,3 +40,12 @@ test('client-chosen paths are escaped as JSON', () => {
     assert.equal((JSON.parse(line) as { path: string }).path, path);
   }
 });
+
+test('numbers print as JSON.stringify prints them, rounded durations and odd ones alike', () => {
+  const values = [0, 1, 7, 0.001, 0.01, 0.1, 0.5, 0.05, 0.105, 1.2, 12.345, 12.34, 999.999, 1000, 86_400_000.001, 1e-7, 123.4567, -2.5, 2 ** 40 + 0.5];
+  for (let i = 0; i < 2_000; i++) values.push(Math.round(Math.random() * 10 ** (1 + (i % 9))) / 1000, Math.random() * 100);
+  for (const v of values) {
+    const e: AccessEntry = { ...base, durationMs: v, headMs: v, upstreamMs: v, bytesIn: Math.floor(Math.abs(v)) };
+    assert.equal(accessLine(e, 1), pinoLine(e, 1), String(v));
+  }
+});
