@@ -10,6 +10,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { HostCommand, HostReply } from './upstream-host.ts';
+import { LOAD_CPU, PROXY_CPU, pinned } from '../resilience/cpus.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -28,7 +29,8 @@ export async function startOutrider(yaml: string): Promise<Outrider> {
   const dir = await mkdtemp(path.join(tmpdir(), 'outrider-bench-traffic-'));
   const configFile = path.join(dir, 'outrider.yaml');
   await writeFile(configFile, yaml);
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'run', '-c', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { command, args } = pinned(PROXY_CPU, process.execPath, [CLI, 'run', '-c', configFile]);
+  const child: ChildProcess = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
@@ -85,7 +87,10 @@ const hosts = new Map<string, Host>();
 function ask(hostName: string, cmd: DistributiveOmit<HostCommand, 'id'>): Promise<HostReply> {
   let h = hosts.get(hostName);
   if (h === undefined) {
-    const child = fork(path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const host = path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts');
+    const child = LOAD_CPU === null
+      ? fork(host, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : fork(host, [], { execPath: 'taskset', execArgv: ['-c', String(LOAD_CPU), process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const created: Host = { child, next: 1, waiting: new Map<number, (r: HostReply) => void>() };
     child.on('message', (r: HostReply) => { created.waiting.get(r.id)?.(r); created.waiting.delete(r.id); });
     hosts.set(hostName, created);

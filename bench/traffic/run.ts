@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, closeHarness } from './harness.ts';
+import { PLACEMENT, pinSelf } from '../resilience/cpus.ts';
 import type { ScenarioResult } from './result.ts';
 import { splitScenario } from './split.ts';
 import { shadowScenario } from './shadow.ts';
@@ -34,7 +35,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`;
-  say(`traffic bench on ${machine}`);
+  pinSelf();
+  say(`traffic bench on ${machine}; ${PLACEMENT}`);
   const results: ScenarioResult[] = [];
   for (const name of names) {
     const t0 = performance.now();
