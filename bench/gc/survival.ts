@@ -13,6 +13,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { LOAD_CPU, PROXY_CPU, pinned } from '../resilience/cpus.ts';
+import { max, quantile } from '../resilience/load.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const APIS = ['request', 'dispatch'] as const;
@@ -83,15 +84,9 @@ async function measure(api: Api): Promise<Scavenge[]> {
   }
 }
 
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 const mb = (n: number): string => (n / 1e6).toFixed(2);
 
 async function main(): Promise<number> {
-  if (process.argv[2] === '--serve') { serve(); return -1; }
-  if (process.argv[2] === '--client') { client(process.argv[3] as Api, process.argv[4]!); return -1; }
   const usage = `usage: node bench/gc/survival.ts [${APIS.join('|')}]...`;
   const argv = process.argv.slice(2);
   if (argv.includes('--help')) {
@@ -112,10 +107,12 @@ async function main(): Promise<number> {
     const rows = all.slice(Math.floor(all.length / 2));
     const sum = (k: keyof Scavenge): number => rows.reduce((a, r) => a + r[k], 0);
     const survival = sum('allocated') === 0 ? 0 : sum('survived') / sum('allocated');
-    process.stdout.write(`${api.padEnd(8)} scavenges ${rows.length}; per scavenge: allocated ${mb(sum('allocated') / rows.length)} MB, survived ${mb(sum('survived') / rows.length)} MB, promoted ${mb(sum('promoted') / rows.length)} MB; survival ${(survival * 100).toFixed(1)}%; pause p50 ${quantile(rows.map((r) => r.pauseMs), 0.5).toFixed(1)} ms, max ${Math.max(...rows.map((r) => r.pauseMs)).toFixed(1)} ms\n`);
+    process.stdout.write(`${api.padEnd(8)} scavenges ${rows.length}; per scavenge: allocated ${mb(sum('allocated') / rows.length)} MB, survived ${mb(sum('survived') / rows.length)} MB, promoted ${mb(sum('promoted') / rows.length)} MB; survival ${(survival * 100).toFixed(1)}%; pause p50 ${quantile(rows.map((r) => r.pauseMs), 0.5).toFixed(1)} ms, max ${max(rows.map((r) => r.pauseMs)).toFixed(1)} ms\n`);
   }
   return 0;
 }
 
-const code = await main();
-if (code >= 0) process.exitCode = code;
+// The same file is also the two child processes measure() starts.
+if (process.argv[2] === '--serve') serve();
+else if (process.argv[2] === '--client') client(process.argv[3] as Api, process.argv[4]!);
+else process.exitCode = await main();

@@ -1,7 +1,8 @@
 // CPU placement, as in bench/overhead: the proxy under test alone on one CPU, the load generator
 // and the upstreams on another, when taskset (util-linux) is installed and two CPUs are allowed.
 // Without it every process runs unpinned and the report says so.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import type { ChildProcess, ForkOptions } from 'node:child_process';
 import { allowedCpus } from '../cpus.ts';
 
 function hasTaskset(): boolean {
@@ -25,6 +26,12 @@ export const PLACEMENT = usable
 export function pinned(cpu: number | null, command: string, args: readonly string[]): { command: string; args: string[] } {
   if (cpu === null) return { command, args: [...args] };
   return { command: 'taskset', args: ['-c', String(cpu), command, ...args] };
+}
+
+/** fork() of `module` on `cpu` (unpinned when null): taskset execs node in place, keeping the IPC channel fork() opened. */
+export function forkPinned(cpu: number | null, module: string, args: readonly string[], options: ForkOptions): ChildProcess {
+  if (cpu === null) return fork(module, args, options);
+  return fork(module, args, { ...options, execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath] });
 }
 
 /** Moves this process (the load generator) onto its CPU. */

@@ -1,9 +1,8 @@
 // Upstreams for the bench, each in its own process (upstream-server.ts), pinned beside the load
 // generator when taskset is there; the proxy has the other CPU to itself.
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { LOAD_CPU } from './cpus.ts';
+import { LOAD_CPU, forkPinned } from './cpus.ts';
 
 const SERVER = fileURLToPath(new URL('./upstream-server.ts', import.meta.url));
 
@@ -18,10 +17,7 @@ export interface Upstream {
 
 async function start(kind: string): Promise<Upstream> {
   const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
-  // taskset execs node in place, keeping the IPC channel fork() opened.
-  const child: ChildProcess = LOAD_CPU === null
-    ? fork(SERVER, [kind], { stdio: [...stdio] })
-    : fork(SERVER, [kind], { execPath: 'taskset', execArgv: ['-c', String(LOAD_CPU), process.execPath], stdio: [...stdio] });
+  const child: ChildProcess = forkPinned(LOAD_CPU, SERVER, [kind], { stdio: [...stdio] });
   const ask = (m: object) => new Promise<{ hits: number }>((resolve) => {
     child.once('message', (r) => resolve(r as { hits: number }));
     child.send(m);

@@ -1,7 +1,7 @@
 // What every traffic scenario needs: the real `outrider run` process on a generated config,
 // loopback upstreams whose behaviour the scenario changes while they run, and a closed-loop
 // load generator recording each request's latency and answering backend.
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { HostCommand, HostReply } from './upstream-host.ts';
-import { LOAD_CPU, PROXY_CPU, pinned } from '../resilience/cpus.ts';
+import { LOAD_CPU, PROXY_CPU, forkPinned, pinned } from '../resilience/cpus.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -87,10 +87,7 @@ const hosts = new Map<string, Host>();
 function ask(hostName: string, cmd: DistributiveOmit<HostCommand, 'id'>): Promise<HostReply> {
   let h = hosts.get(hostName);
   if (h === undefined) {
-    const host = path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts');
-    const child = LOAD_CPU === null
-      ? fork(host, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      : fork(host, [], { execPath: 'taskset', execArgv: ['-c', String(LOAD_CPU), process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkPinned(LOAD_CPU, path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const created: Host = { child, next: 1, waiting: new Map<number, (r: HostReply) => void>() };
     child.on('message', (r: HostReply) => { created.waiting.get(r.id)?.(r); created.waiting.delete(r.id); });
     hosts.set(hostName, created);
