@@ -31,7 +31,7 @@ export interface RunResult {
   readonly outputs: readonly Tensor[];
   /** Wall time of session.run. */
   readonly seconds: number;
-  /** CPU time of the thread that called session.run, over the same span: unlike wall time, not inflated by preemption. */
+  /** CPU time of the worker process over the same span (cpu-time.ts): unlike wall time, not inflated by preemption. */
   readonly cpuSeconds?: number;
 }
 

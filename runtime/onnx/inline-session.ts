@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { performance } from 'node:perf_hooks';
 import { OutriderError } from '../../proxy/errors.ts';
 import type { RunResult } from './batcher.ts';
+import { cpuSpan } from './cpu-time.ts';
 import { dataTypeFromOrt } from './datatypes.ts';
 import type { TypedArray } from './datatypes.ts';
 import { sessionOptions } from './session-options.ts';
@@ -51,11 +52,10 @@ export class InlineSession {
       feeds[this.#inputNames[k]!] = new ort.Tensor(t.type.ort as 'float32', t.data as Float32Array, t.dims);
     }
     const started = performance.now();
-    const cpu0 = process.threadCpuUsage();
+    const cpu = cpuSpan();
     const result = await this.#session.run(feeds);
     const seconds = (performance.now() - started) / 1000;
-    const cpu = process.threadCpuUsage(cpu0);
-    return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, outputs: this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor)) };
+    return { seconds, cpuSeconds: cpu(), outputs: this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor)) };
   }
 
   close(): Promise<void> {

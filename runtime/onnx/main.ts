@@ -156,7 +156,8 @@ try {
     const rows = inputs[0]?.dims[0] ?? 1;
     let times = warmTimes.get(rows);
     if (times === undefined) warmTimes.set(rows, times = []);
-    // CPU time, not wall time: replicas warming side by side on a busy machine preempt each other.
+    // CPU time, not wall time: replicas warming side by side on a busy machine preempt each other
+    // (the process's CPU clock, exact where the thread's advances in ticks: cpu-time.ts).
     times.push(r.cpuSeconds ?? r.seconds);
     return r;
   };
@@ -238,12 +239,12 @@ function fixedShapes(sig: Signature): boolean {
  * Where session.run executes once ready. `auto`: inline on CPU when the warmup covered every
  * shape a batch can take (no dynamic dim besides the batch dim: a sequence length has no bound
  * warmup could have measured) and every batch size's fastest warm run took under
- * INLINE_MAX_SECONDS of CPU on the calling thread (the fastest: the first call at a new shape
+ * INLINE_MAX_SECONDS of the worker process's CPU (the fastest: the first call at a new shape
  * is a cold one). Without warmup runs there is nothing to judge by.
  */
 function placement(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): 'inline' | 'thread' {
   if (cfg.inference !== 'auto') return cfg.inference;
-  // CPU time measures one thread; with intra-op threads a batch's cost on the caller is not known.
+  // With intra-op threads the CPU time sums their work: how long the caller is blocked is not known.
   if (provider !== 'cpu' || cfg.threads !== 1 || times.size === 0 || !fixedShapes(sig)) return 'thread';
   for (const t of times.values()) if (Math.min(...t) >= INLINE_MAX_SECONDS) return 'thread';
   return 'inline';

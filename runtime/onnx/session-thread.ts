@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { cpuSpan } from './cpu-time.ts';
 import type { FromThread, ThreadInit, ToThread, WireTensor } from './session-wire.ts';
 import { sessionOptions } from './session-options.ts';
 
@@ -81,11 +82,10 @@ if (opened !== null) {
         feeds[inputNames[k]!] = new ort.Tensor(w.type as 'float32', w.data as Float32Array, w.dims);
       }
       const started = performance.now();
-      const cpu0 = process.threadCpuUsage();
+      const cpu = cpuSpan();
       const result = await session.run(feeds);
       const seconds = (performance.now() - started) / 1000;
-      const cpu = process.threadCpuUsage(cpu0);
-      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      const cpuSeconds = cpu();
       const outputs = session.outputNames.map((name) => toWire(result[name] as ort.Tensor));
       post({ type: 'result', id: msg.id, seconds, cpuSeconds, outputs }, outputs.map((o) => o.data.buffer as ArrayBuffer));
     } catch (e) {
