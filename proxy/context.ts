@@ -13,12 +13,25 @@ export function requestHasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/** Request bodies up to this size, of declared length, are read whole before they are forwarded. */
+export const BUFFERED_BODY_MAX_BYTES = 64 * 1024;
+
+/**
+ * A body small enough to be read whole first (of known length, at most BUFFERED_BODY_MAX_BYTES):
+ * it can then be re-sent after a refused connection, and it goes upstream as one buffer. A
+ * streamed body costs the proxy far more in GC (forward.ts); a large or chunked one still streams.
+ */
+export function smallBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined && Number(cl) <= BUFFERED_BODY_MAX_BYTES;
+}
+
 /**
  * The request's cancellation as the hot path needs it: a flag, a reason and plain listeners.
- * undici takes any object with `aborted` and add/removeEventListener as a request's signal, so
- * a forwarded request costs an array push here instead of a Node EventTarget (an AbortController,
- * its AbortSignal, and an event object and listener records per request: ~6 µs and ~1 KB of
- * garbage under load). A real AbortSignal is made only for code that asks for one (ctx.signal).
+ * A forwarded request's exchange (exchange.ts) listens here, which costs an array push instead
+ * of a Node EventTarget (an AbortController, its AbortSignal, and an event object and listener
+ * records per request: ~6 µs and ~1 KB of garbage under load). A real AbortSignal is made only
+ * for code that asks for one (ctx.signal).
  */
 export class Cancel {
   aborted = false;
@@ -44,11 +57,6 @@ export class Cancel {
     const l = this.listeners;
     this.listeners = null;
     if (l !== null) for (const fn of l) fn();
-  }
-
-  /** This object typed as what undici's `signal` option takes (it reads only the members above). */
-  get asSignal(): AbortSignal {
-    return this as unknown as AbortSignal;
   }
 }
 

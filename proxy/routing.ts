@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BackendSet, Endpoint } from '../runtime/types.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './config/types.ts';
 import { OutriderError } from './errors.ts';
-import { requestHasBody, type RequestContext } from './context.ts';
+import { requestHasBody, smallBody, type RequestContext } from './context.ts';
 import type { Handler } from './pipeline.ts';
 import { compose } from './pipeline.ts';
 import type { Balancers } from './balance.ts';
@@ -196,15 +196,6 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
     return out;
   };
   return { name: rc.name, config: rc, handler, matches: matcher(rc), status, shares: chooser.shares, action: (name) => actions.get(name) };
-}
-
-/** Bodies up to this size are buffered to be re-sent after a refused connection. */
-const RESEND_BUFFER_MAX_BYTES = 64 * 1024;
-
-/** A body worth buffering for a re-send: of known length, at most RESEND_BUFFER_MAX_BYTES. */
-function smallBody(req: IncomingMessage): boolean {
-  const cl = req.headers['content-length'];
-  return cl !== undefined && Number(cl) <= RESEND_BUFFER_MAX_BYTES;
 }
 
 /** The ready endpoints less `avoid` (the one a retry follows), unless nothing else is in rotation. */
