@@ -61,6 +61,7 @@ class Target {
     return new Promise((resolve) => {
       let status = 0;
       this.pool.dispatch({ path: this.path, method: 'POST', headers: HEADERS, body: REQUEST_BODY }, {
+        onRequestStart: () => undefined,
         onResponseStart: (_controller, statusCode) => {
           status = statusCode;
         },

@@ -1,5 +1,6 @@
 // The floor for a Node forwarder built the way Outrider forwards: node:http in front, an undici
-// pool behind, bodies streamed both ways, hop-by-hop headers dropped, nothing else.
+// pool behind (dispatch(), a small request body read whole first, larger ones and replies
+// streamed), hop-by-hop headers dropped, nothing else.
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
@@ -44,29 +45,57 @@ function badGateway(res: ServerResponse): void {
   res.end('bad gateway\n');
 }
 
+/** A small body of known length is read whole and sent as one buffer, as Outrider does (proxy/forward.ts). */
+const SMALL_BODY_MAX_BYTES = 64 * 1024;
+
 function forward(req: IncomingMessage, res: ServerResponse): void {
-  pool.request({
+  const cl = req.headers['content-length'];
+  if (cl === undefined || Number(cl) > SMALL_BODY_MAX_BYTES) {
+    send(req, res, hasBody(req) ? req : null);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => send(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+}
+
+/**
+ * Through dispatch() with a handler that writes straight into the client's response, pausing the
+ * upstream while the response is congested: undici's request() keeps a fifth of each request's
+ * allocation alive through scavenges (proxy/exchange.ts).
+ */
+function send(req: IncomingMessage, res: ServerResponse, body: IncomingMessage | Buffer | null): void {
+  let controller: Dispatcher.DispatchController | null = null;
+  let started = false;
+  res.on('close', () => {
+    if (!res.writableFinished) controller?.abort(new Error('client gone'));
+  });
+  res.on('drain', () => controller?.resume());
+  pool.dispatch({
     path: req.url ?? '/',
     method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
     headers: requestHeaders(req.rawHeaders),
-    body: hasBody(req) ? req : null,
-  }).then((up) => {
-    if (res.destroyed) {
-      // The client went away while the upstream answered: drain the small body so the
-      // upstream connection stays reusable.
-      up.body.dump().catch(() => undefined);
-      return;
-    }
-    res.writeHead(up.statusCode, responseHeaders(up.headers));
-    const body = up.body;
-    // Plain pipe() as Outrider writes replies: stream.pipeline() costs about twice as much CPU
-    // per request here (an AbortController and its DOMException per call).
-    body.on('error', () => res.destroy());
-    res.on('close', () => {
-      if (!body.readableEnded) body.destroy();
-    });
-    body.pipe(res);
-  }, () => badGateway(res));
+    body,
+  }, {
+    onRequestStart: (c) => {
+      controller = c;
+    },
+    onResponseStart: (_c, statusCode, headers) => {
+      if (statusCode < 200) return;
+      started = true;
+      res.writeHead(statusCode, responseHeaders(headers));
+    },
+    onResponseData: (c, chunk) => {
+      if (!res.write(chunk)) c.pause();
+    },
+    onResponseEnd: () => {
+      res.end();
+    },
+    onResponseError: () => {
+      if (started) res.destroy();
+      else badGateway(res);
+    },
+  });
 }
 
 const server = http.createServer(forward);
