@@ -89,9 +89,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     else cancel.addEventListener('abort', this.#onCancel);
   }
 
-  /** Ends the exchange with `reason`: before the head, the attempt fails with it; after, the body errors with it. */
+  /**
+   * Ends the exchange with `reason`: before the head, the attempt fails with it at once (also
+   * while it still waits in the pool for a connection, which is aborted when it starts); after,
+   * the body errors with it.
+   */
   abort(reason: unknown): void {
     this.#reason ??= reason;
+    if (this.#body === null) this.#reject(reason);
     this.controller?.abort(reason as Error);
   }
 
