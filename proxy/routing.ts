@@ -175,13 +175,13 @@ function buildRoute(rc: RouteConfig, config: Config, backends: ReadonlyMap<strin
         return chain(ctx);
       }
     };
-    // A streamed body cannot be sent twice (undici destroys it with a failed attempt). When
-    // there is another endpoint to go to, a small body of known length is read first, as Envoy
-    // buffers bodies for its retries; a large or chunked one streams and is not re-sent.
+    // A streamed body cannot be sent twice (undici destroys it with a failed attempt). A small
+    // body of known length is read whole by forward() before its first attempt (as Envoy
+    // buffers bodies for its retries), so it can go again; a large or chunked one streams and
+    // is not re-sent.
     perBackend.set(name, (ctx) => {
       if (set.endpoints().length < 2) return chain(ctx);
-      if (ctx.body !== null || !requestHasBody(ctx.req)) return resending(ctx);
-      return smallBody(ctx.req) ? ctx.readBody().then(() => resending(ctx)) : chain(ctx);
+      return ctx.body !== null || !requestHasBody(ctx.req) || smallBody(ctx.req) ? resending(ctx) : chain(ctx);
     });
   }
   const chooser = routeSplit(build);
