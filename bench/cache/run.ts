@@ -6,7 +6,7 @@
 //   4. RSS growth under 1 million unique keys (bar: at most cache.maxBytes + 64 MiB over idle),
 //      plus a bounded flood of unique requests through the real proxy.
 //
-//   npm run bench:cache -- [--rounds N] [--keys N] [--proxy-keys N] [--quick]
+//   npm run bench:cache -- [--rounds N] [--keys N] [--proxy-keys N] [--quick] [--only hit,coalescing,embeddings,memory]
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,13 +31,23 @@ const USAGE = `usage: npm run bench:cache -- [options]
   --rounds N       rounds of the hit-latency bar, median (default 5)
   --keys N         unique keys stored in the RSS bar (default 1000000)
   --proxy-keys N   unique requests of the flood through the proxy (default 100000)
-  --quick          2 rounds, 200000 keys, 20000 proxy keys`;
+  --quick          2 rounds, 200000 keys, 20000 proxy keys
+  --only LIST      run only these bars, comma-separated: hit, coalescing, embeddings, memory (default all)`;
 const args = benchArgs({
   rounds: { type: 'string' },
   keys: { type: 'string' },
   'proxy-keys': { type: 'string' },
   quick: { type: 'boolean' },
+  only: { type: 'string' },
 }, USAGE);
+const BARS = ['hit', 'coalescing', 'embeddings', 'memory'] as const;
+const only = new Set((args.only ?? BARS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== ''));
+for (const name of only) {
+  if (!(BARS as readonly string[]).includes(name)) {
+    process.stderr.write(`--only: unknown bar "${name}" (expected ${BARS.join(', ')})\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
 const quick = args.quick === true;
 const ROUNDS = quick ? 2 : countArg('rounds', args.rounds, 5, 1, USAGE);
 const KEYS = quick ? 200_000 : countArg('keys', args.keys, 1_000_000, 1, USAGE);
@@ -321,38 +331,46 @@ async function main(): Promise<void> {
     const o = await startOutrider(processes, join(dir, 'main'), benchConfig(up, true), []);
     say(`upstream ${up}, outrider ${o.data} (admin ${o.admin}), cache.maxBytes ${MAX_BYTES / MiB} MiB`);
 
-    const hits = await hitLatency(up, o.data);
-    result['hitLatency'] = hits;
-    for (const [mode, v] of Object.entries(hits)) {
-      const h = v as Record<string, number>;
-      say(`1. [${mode}] hit p50 ${h['hitP50Ms']} ms vs direct ${h['directP50Ms']} ms: ${h['hitToDirectP50']}x (bar <= 1.2x); uncached through the proxy ${h['proxiedUncachedP50Ms']} ms: ${h['proxiedToDirectP50']}x`);
+    if (only.has('hit')) {
+      const hits = await hitLatency(up, o.data);
+      result['hitLatency'] = hits;
+      for (const [mode, v] of Object.entries(hits)) {
+        const h = v as Record<string, number>;
+        say(`1. [${mode}] hit p50 ${h['hitP50Ms']} ms vs direct ${h['directP50Ms']} ms: ${h['hitToDirectP50']}x (bar <= 1.2x); uncached through the proxy ${h['proxiedUncachedP50Ms']} ms: ${h['proxiedToDirectP50']}x`);
+      }
     }
 
-    const co = await coalescing(up, o.data);
-    result['coalescing'] = co;
-    const waves = co['waves'] as { backendCalls: number; ms: number; results: Record<string, number> }[];
-    say(`2. 100 concurrent identical -> backend calls per wave: ${waves.map((w) => w.backendCalls).join(', ')} (bar: 1); ${waves.map((w) => JSON.stringify(w.results)).join(' ')}`);
+    if (only.has('coalescing')) {
+      const co = await coalescing(up, o.data);
+      result['coalescing'] = co;
+      const waves = co['waves'] as { backendCalls: number; ms: number; results: Record<string, number> }[];
+      say(`2. 100 concurrent identical -> backend calls per wave: ${waves.map((w) => w.backendCalls).join(', ')} (bar: 1); ${waves.map((w) => JSON.stringify(w.results)).join(' ')}`);
+    }
 
-    const emb = await embeddings(up, o.data, 'loopback', {});
-    const embRt = await embeddings(null, o.data, 'runtime', { 'x-backend': 'runtime' });
-    result['embeddings'] = [emb, embRt];
-    for (const e of [emb, embRt]) {
-      const n = e['noneCached'] as EmbeddingRow, h = e['halfCached'] as EmbeddingRow;
-      say(`3. embeddings (${String(e['backend'])}, batch ${String(e['batch'])}): 0% cached p50 ${n.p50Ms} ms${n.itemsComputedPerRequest === null ? '' : ` (${n.itemsComputedPerRequest} items computed)`}, 50% cached p50 ${h.p50Ms} ms${h.itemsComputedPerRequest === null ? '' : ` (${h.itemsComputedPerRequest} items computed)`}: ratio ${String(e['halfToNoneP50'])}; 100% cached p50 ${String((e['allCached'] as { p50Ms: number }).p50Ms)} ms`);
+    if (only.has('embeddings')) {
+      const emb = await embeddings(up, o.data, 'loopback', {});
+      const embRt = await embeddings(null, o.data, 'runtime', { 'x-backend': 'runtime' });
+      result['embeddings'] = [emb, embRt];
+      for (const e of [emb, embRt]) {
+        const n = e['noneCached'] as EmbeddingRow, h = e['halfCached'] as EmbeddingRow;
+        say(`3. embeddings (${String(e['backend'])}, batch ${String(e['batch'])}): 0% cached p50 ${n.p50Ms} ms${n.itemsComputedPerRequest === null ? '' : ` (${n.itemsComputedPerRequest} items computed)`}, 50% cached p50 ${h.p50Ms} ms${h.itemsComputedPerRequest === null ? '' : ` (${h.itemsComputedPerRequest} items computed)`}: ratio ${String(e['halfToNoneP50'])}; 100% cached p50 ${String((e['allCached'] as { p50Ms: number }).p50Ms)} ms`);
+      }
     }
 
     await processes.stop(o.child);
-    const pfs = [await proxyFlood(processes, join(dir, 'flood-default'), up, []), await proxyFlood(processes, join(dir, 'flood-lean'), up, LEAN_FLAGS)];
-    result['proxyFlood'] = pfs;
-    for (const pf of pfs) {
-      say(`4a. ${pf['uniqueRequests']} unique requests through the proxy [${pf['flags']}]: RSS fresh ${pf['freshRssMiB']}, idle ${pf['idleRssMiB']} -> peak ${pf['peakRssMiB']} MiB: +${pf['growthOverIdleMiB']} over idle, +${pf['growthOverFreshMiB']} over fresh; outrider_cache_bytes ${pf['cacheBytesMiB']} MiB of ${pf['maxBytesMiB']}`);
-    }
-    await processes.stopAll();
+    if (only.has('memory')) {
+      const pfs = [await proxyFlood(processes, join(dir, 'flood-default'), up, []), await proxyFlood(processes, join(dir, 'flood-lean'), up, LEAN_FLAGS)];
+      result['proxyFlood'] = pfs;
+      for (const pf of pfs) {
+        say(`4a. ${pf['uniqueRequests']} unique requests through the proxy [${pf['flags']}]: RSS fresh ${pf['freshRssMiB']}, idle ${pf['idleRssMiB']} -> peak ${pf['peakRssMiB']} MiB: +${pf['growthOverIdleMiB']} over idle, +${pf['growthOverFreshMiB']} over fresh; outrider_cache_bytes ${pf['cacheBytesMiB']} MiB of ${pf['maxBytesMiB']}`);
+      }
+      await processes.stopAll();
 
-    const floods = [await flood([]), await flood(LEAN_FLAGS)];
-    result['flood'] = floods;
-    for (const f of floods) {
-      say(`4b. ${f['keys']} unique keys into the store [${f['flags']}]: RSS idle ${f['idleRssMiB']} -> peak ${f['peakRssMiB']} MiB: +${f['growthOverIdleMiB']} MiB over idle, +${f['growthOverFreshMiB']} over a fresh process (bar <= ${f['boundMiB']}); store ${f['storeMiB']} MiB in ${f['entries']} entries; ${f['seconds']} s`);
+      const floods = [await flood([]), await flood(LEAN_FLAGS)];
+      result['flood'] = floods;
+      for (const f of floods) {
+        say(`4b. ${f['keys']} unique keys into the store [${f['flags']}]: RSS idle ${f['idleRssMiB']} -> peak ${f['peakRssMiB']} MiB: +${f['growthOverIdleMiB']} MiB over idle, +${f['growthOverFreshMiB']} over a fresh process (bar <= ${f['boundMiB']}); store ${f['storeMiB']} MiB in ${f['entries']} entries; ${f['seconds']} s`);
+      }
     }
   } finally {
     await processes.stopAll();
