@@ -13,6 +13,8 @@ export function requestHasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+const EMPTY_BODY = Buffer.alloc(0);
+
 /** Request bodies up to this size, of declared length, are read whole before they are forwarded. */
 export const BUFFERED_BODY_MAX_BYTES = 64 * 1024;
 
@@ -246,36 +248,39 @@ export class RequestContext {
    */
   readBody(): Promise<Buffer> {
     // A derived context (a shadow copy) is handed the body already read.
-    this.bodyRead ??= this.body !== null ? Promise.resolve(this.body) : this.collectBody().then((b) => (this.body = b));
+    this.bodyRead ??= this.body !== null ? Promise.resolve(this.body) : this.collectBody();
     return this.bodyRead;
   }
 
-  private async collectBody(): Promise<Buffer> {
+  /**
+   * One promise and three listeners: this runs on every cache hit, where a race of promises and
+   * an async wrapper cost several microseconds of a ~100 µs answer.
+   */
+  private collectBody(): Promise<Buffer> {
     const req = this.req;
     const cl = req.headers['content-length'];
-    if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return Buffer.alloc(0);
-    const chunks: Buffer[] = [];
-    let size = 0;
+    if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return Promise.resolve(this.body = EMPTY_BODY);
     const cancel = this.cancel;
-    const aborted = new Promise<never>((_, reject) => {
-      if (cancel.aborted) reject(cancel.reason);
-      else cancel.addEventListener('abort', () => reject(cancel.reason));
-    });
-    aborted.catch(() => undefined);
-    const done = new Promise<void>((resolve, reject) => {
+    if (cancel.aborted) return Promise.reject(cancel.reason);
+    const max = this.maxBodyBytes;
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      cancel.addEventListener('abort', () => reject(cancel.reason));
       req.on('data', (c: Buffer) => {
+        if (size > max) return;
         size += c.length;
-        if (size > this.maxBodyBytes) {
-          reject(new OutriderError('body_too_large', `the request body exceeds the limit of ${this.maxBodyBytes} bytes`));
-          return;
-        }
-        chunks.push(c);
+        if (size > max) reject(new OutriderError('body_too_large', `the request body exceeds the limit of ${max} bytes`));
+        else chunks.push(c);
       });
-      req.once('end', () => resolve());
+      req.once('end', () => {
+        if (size > max) return;
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        this.body = body;
+        resolve(body);
+      });
       req.once('error', (e) => reject(new OutriderError('invalid_request', 'the request body could not be read', { cause: e })));
     });
-    await Promise.race([done, aborted]);
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   }
 
   /** Ends the deadline timer once the exchange is over. */

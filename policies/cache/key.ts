@@ -53,10 +53,14 @@ export function routeKeyer(b: RouteBuild, vary: readonly string[]): Keyer {
   const route = b.route.name;
   const models = backendFingerprint(b);
   const aliases = b.cache;
+  // storeKey(kind, route, digest) is a prefix and the digest: the prefixes are made once.
+  const aliasPrefix = storeKey('a', route, '');
+  const keyPrefix = storeKey('r', route, '');
+  const routeHead = `${route}\u0000`;
   // One-shot hashing: no Hash object per request (they are freed only by a later GC).
   const digest = (head: string, body: Buffer) => hash('sha256', Buffer.concat([Buffer.from(head), body]), 'base64url');
   return (req) => {
-    let head = `${route}\u0000${req.method}\u0000${req.url}\u0000${models()}`;
+    let head = `${routeHead}${req.method}\u0000${req.url}\u0000${models()}`;
     for (const name of vary) {
       const v = req.headers[name];
       // Absent and empty differ: \u0001 marks absent.
@@ -67,12 +71,12 @@ export function routeKeyer(b: RouteBuild, vary: readonly string[]): Keyer {
     // Raw bytes mean what their media type says they mean.
     head += `${ct ?? ''}\u0000`;
     if (looksLikeJson(req.body, ct)) {
-      const alias = storeKey('a', route, digest(`${head}bytes\u0000`, req.body));
+      const alias = aliasPrefix + digest(`${head}bytes\u0000`, req.body);
       const known = aliases.peek(alias);
       if (known !== null) return { key: known.toString('latin1'), alias: null };
       const json = parseJsonBody(req.body, ct);
-      if (json !== undefined) return { key: storeKey('r', route, hash('sha256', `${head}json\u0000${canonicalJson(json)}`, 'base64url')), alias };
+      if (json !== undefined) return { key: keyPrefix + hash('sha256', `${head}json\u0000${canonicalJson(json)}`, 'base64url'), alias };
     }
-    return { key: storeKey('r', route, digest(`${head}raw\u0000`, req.body)), alias: null };
+    return { key: keyPrefix + digest(`${head}raw\u0000`, req.body), alias: null };
   };
 }
