@@ -2,8 +2,15 @@
 // Replicas come in generations. A config change starts a new generation beside the serving
 // one; the old one drains only once every new replica is ready, so service has no gap.
 import type { RuntimeConfig } from '../proxy/config/types.ts';
-import { Replica, type ReplicaAdapter, type ReplicaHooks } from './replica.ts';
+import { Replica, type LogStream, type ReplicaAdapter, type ReplicaHooks } from './replica.ts';
+import { type Standby, StandbyPool, type StandbyState } from './standby.ts';
 import type { BackendSet, Endpoint, ReplicaState, RuntimeStatus } from './types.ts';
+
+/** What the runtime's owner hears about its spares (logs; the state of each). */
+export interface StandbyEvents {
+  state(spare: Standby, state: StandbyState, reason: string | undefined): void;
+  log(spare: Standby, stream: LogStream, line: string): void;
+}
 
 /** `ordinal`: position within the generation (device pinning); `index`: the replica's label, unique among live replicas. */
 export type AdapterFactory = (config: RuntimeConfig, ordinal: number, index: number) => ReplicaAdapter;
@@ -20,11 +27,16 @@ export class RuntimeBackend implements BackendSet {
   private cached: readonly Endpoint[] = NONE;
   private readonly makeAdapter: AdapterFactory;
   private readonly hooks: ReplicaHooks;
+  private readonly standbyEvents: StandbyEvents;
+  /** The current generation's spares (restart.standby), started once that generation is ready. */
+  private spares: StandbyPool | null = null;
+  private stopped = false;
 
-  constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks) {
+  constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks, standbyEvents: StandbyEvents) {
     this.name = config.name;
     this.cfg = config;
     this.makeAdapter = makeAdapter;
+    this.standbyEvents = standbyEvents;
     this.hooks = {
       // Listeners see the endpoint set that matches the event, and the event before what it causes.
       state: (replica, state, previous, reason) => {
@@ -36,6 +48,8 @@ export class RuntimeBackend implements BackendSet {
       warmup: outer.warmup,
       log: outer.log,
       release: outer.release,
+      // Only the current generation's replicas take spares: those run its config.
+      adopt: (replica, sink) => (this.currentGeneration.has(replica) ? this.spares?.adopt(replica.device, sink) ?? null : null),
     };
   }
 
@@ -45,6 +59,7 @@ export class RuntimeBackend implements BackendSet {
   endpoints(): readonly Endpoint[] { return this.cached; }
 
   async start(): Promise<void> {
+    this.spares = this.standbyPool(this.cfg);
     const fresh = this.generation(this.cfg);
     this.currentGeneration = new Set(fresh);
     await Promise.all(fresh.map((r) => r.start()));
@@ -65,11 +80,17 @@ export class RuntimeBackend implements BackendSet {
     // Replicas that are not serving have nothing to hand over: stop them now. That also
     // covers a generation replaced again before it ever became ready.
     for (const r of previous) if (r.state !== 'ready') void r.stop();
+    // The old generation's spares run the old config: none is taken over from now on.
+    void this.spares?.close();
+    this.spares = this.standbyPool(config);
     await Promise.all(fresh.map((r) => r.start()));
   }
 
   stop(): Promise<void> {
-    return Promise.all([...this.replicas].map((r) => r.stop())).then(() => undefined);
+    this.stopped = true;
+    const spares = this.spares;
+    this.spares = null;
+    return Promise.all([...[...this.replicas].map((r) => r.stop()), spares?.close()]).then(() => undefined);
   }
 
   /** null when at least one replica is ready, else the reason (SPEC §5 /readyz). */
@@ -85,6 +106,7 @@ export class RuntimeBackend implements BackendSet {
       kind: this.cfg.kind,
       version: this.cfg.version,
       replicas: this.replicas.map((r) => r.status()),
+      standby: this.spares?.status() ?? [],
     };
   }
 
@@ -120,7 +142,19 @@ export class RuntimeBackend implements BackendSet {
   private react(replica: Replica, state: ReplicaState): void {
     // An old replica that crashes is restarted like any other: until the new generation is
     // ready (it may never be) the old one is what serves.
-    if (state === 'ready' && this.currentGeneration.has(replica)) this.handOver();
+    if (state === 'ready' && this.currentGeneration.has(replica)) {
+      this.handOver();
+      // Spares start once the whole generation serves: they never slow its own start.
+      if (!this.stopped && [...this.currentGeneration].every((r) => r.state === 'ready')) this.spares?.fill();
+    }
+  }
+
+  /** Spare slot k is pinned like replica k of the generation (devices[k mod length]). */
+  private standbyPool(config: RuntimeConfig): StandbyPool | null {
+    const n = config.restart.standby;
+    if (n === 0) return null;
+    // Labels past the generation's replicas: a spare's own log lines never pose as a replica's.
+    return new StandbyPool(config.name, n, config.restart, (slot) => this.makeAdapter(config, slot % config.replicas, config.replicas + slot), this.standbyEvents);
   }
 
   /** Once every replica of the current generation is ready, the older ones drain. */

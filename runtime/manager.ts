@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import pino from 'pino';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { RuntimeConfig } from '../proxy/config/types.ts';
-import { type AdapterFactory, RuntimeBackend } from './backend.ts';
+import { type AdapterFactory, RuntimeBackend, type StandbyEvents } from './backend.ts';
 import { toLogRecord } from './child-log.ts';
 import { entryPath } from './entry-path.ts';
 import { OnnxAdapter } from './onnx-adapter.ts';
@@ -54,6 +54,7 @@ class Manager extends EventEmitter implements RuntimeManager {
   private readonly logger: RuntimeLogger;
   private readonly makeAdapter: AdapterFactory;
   private readonly hooks: ReplicaHooks;
+  private readonly standbyEvents: StandbyEvents;
 
   constructor(runtimes: readonly RuntimeConfig[], opts: RuntimeManagerOptions) {
     super();
@@ -93,6 +94,18 @@ class Manager extends EventEmitter implements RuntimeManager {
         this.emit('log', { runtime: r.runtime, replica: r.index, stream, line });
       },
     };
+    this.standbyEvents = {
+      state: (s, state, reason) => {
+        const fields = { runtime: s.runtime, standby: s.slot, pid: s.pid, state, ...(reason === undefined ? {} : { reason }) };
+        if (state === 'gone' && reason !== 'stopped') this.logger.warn(fields, 'runtime standby exited');
+        else this.logger.info(fields, 'runtime standby state');
+        this.emit('standby', { runtime: s.runtime, standby: s.slot, state });
+      },
+      log: (s, stream, line) => {
+        const record = toLogRecord(line);
+        this.logger[record.level]({ ...record.fields, runtime: s.runtime, replica: null, standby: s.slot, stream }, record.msg);
+      },
+    };
     this.backends = this.build(runtimes);
   }
 
@@ -116,7 +129,7 @@ class Manager extends EventEmitter implements RuntimeManager {
     for (const config of runtimes) {
       const existing = this.backends.get(config.name);
       if (existing === undefined) {
-        const fresh = new RuntimeBackend(config, this.makeAdapter, this.hooks);
+        const fresh = new RuntimeBackend(config, this.makeAdapter, this.hooks, this.standbyEvents);
         next.set(config.name, fresh);
         if (this.phase === 'running') work.push(fresh.start());
       } else {
@@ -160,7 +173,7 @@ class Manager extends EventEmitter implements RuntimeManager {
 
   private build(runtimes: readonly RuntimeConfig[]): Map<string, RuntimeBackend> {
     namesOf(runtimes);
-    return new Map(runtimes.map((c) => [c.name, new RuntimeBackend(c, this.makeAdapter, this.hooks)]));
+    return new Map(runtimes.map((c) => [c.name, new RuntimeBackend(c, this.makeAdapter, this.hooks, this.standbyEvents)]));
   }
 }
 

@@ -4,6 +4,7 @@
 import type { RestartConfig } from '../proxy/config/types.ts';
 import { formatMs } from './format-ms.ts';
 import { Lifecycle } from './lifecycle.ts';
+import type { Adopted } from './standby.ts';
 import type { Endpoint, ReplicaState, ReplicaStatus } from './types.ts';
 
 export type LogStream = 'stdout' | 'stderr';
@@ -53,6 +54,11 @@ export interface ReplicaHooks {
    * the proxy is writing on one.
    */
   release(replica: Replica, origin: string): Promise<void>;
+  /**
+   * A restart (its backoff over) may take over a ready spare process (runtime/standby.ts)
+   * instead of launching one: the spare's events go to `sink` from then on. Null: launch.
+   */
+  adopt?(replica: Replica, sink: LaunchEvents): Adopted | null;
 }
 
 interface Attempt {
@@ -93,12 +99,15 @@ export class Replica {
       onChange: (state, previous, reason) => this.changed(state, previous, reason),
       onRestart: () => {
         this.hooks.restart(this);
-        void this.launch();
+        if (!this.takeOver()) void this.launch();
       },
     });
   }
 
   get state(): ReplicaState { return this.lc.state; }
+
+  /** CUDA_VISIBLE_DEVICES this replica's processes get (a spare must match to be taken over). */
+  get device(): string | null { return this.adapter.device; }
 
   /** This replica as an endpoint while it is ready, else null. */
   endpoint(): Endpoint | null { return this.readyEndpoint; }
@@ -166,6 +175,25 @@ export class Replica {
     const a = this.attempt;
     if (a === null || a.exited || a.proc === null || this.lc.state === 'stopped') return Promise.resolve(null);
     return a.proc.metrics(timeoutMs);
+  }
+
+  /** Takes over a ready spare, which reports listening and ready at once; false when there is none. */
+  private takeOver(): boolean {
+    const attempt: Attempt = { proc: null, exited: false };
+    const events = this.eventsFor(attempt);
+    // The attempt is current before the spare is asked, so the replay below is not ignored.
+    const previous = this.attempt;
+    this.attempt = attempt;
+    const got = this.hooks.adopt?.(this, events) ?? null;
+    if (got === null) {
+      this.attempt = previous;
+      return false;
+    }
+    attempt.proc = got.proc;
+    events.listening(got.origin);
+    events.warming();
+    events.ready(got.warmupSeconds);
+    return true;
   }
 
   private async launch(): Promise<void> {

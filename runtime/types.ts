@@ -37,6 +37,17 @@ export interface RuntimeStatus {
   readonly kind: 'onnx' | 'process';
   readonly version: string;
   readonly replicas: readonly ReplicaStatus[];
+  /** Spare processes (restart.standby) not yet taken over: starting or ready. */
+  readonly standby: readonly StandbyStatus[];
+}
+
+export interface StandbyStatus {
+  readonly slot: number;
+  readonly pid: number | null;
+  readonly state: 'starting' | 'ready' | 'adopted' | 'gone';
+  readonly origin: string | null;
+  readonly warmupSeconds: number | null;
+  readonly device: string | null;
 }
 
 /**

@@ -20,6 +20,8 @@ export interface OnnxRuntime {
   readonly maxQueue?: number;
   readonly warmupIterations: number;
   readonly minBackoff?: string;
+  /** restart.standby: warm spare processes a crashed replica takes over. */
+  readonly standby?: number;
 }
 
 export interface OutriderSetup {
@@ -60,7 +62,7 @@ export function writeConfig(s: OutriderSetup): string {
       threads: 1,
       batching: { maxBatchSize: r.maxBatchSize, maxQueueDelay: r.maxQueueDelay, maxQueue: r.maxQueue ?? 512 },
       warmup: { iterations: r.warmupIterations },
-      ...(r.minBackoff === undefined ? {} : { restart: { minBackoff: r.minBackoff, maxBackoff: '30s' } }),
+      ...(r.minBackoff === undefined ? {} : { restart: { minBackoff: r.minBackoff, maxBackoff: '30s', ...(r.standby === undefined ? {} : { standby: r.standby }) } }),
     })),
     routes: s.runtimes.map((r) => ({
       name: r.name,
@@ -138,6 +140,13 @@ export async function replicas(o: OutriderInstance, runtime: string): Promise<Re
   const rt = body.runtimes.find((r) => r.name === runtime);
   if (rt === undefined) throw new Error(`/runtimes lists no runtime "${runtime}"`);
   return rt.replicas;
+}
+
+/** The runtime's spare processes (restart.standby) from /runtimes. */
+export async function standbys(o: OutriderInstance, runtime: string): Promise<{ state: string; pid: number | null }[]> {
+  const res = await fetch(`${o.admin}/runtimes`, { signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS) });
+  const body = await res.json() as { runtimes: { name: string; standby?: { state: string; pid: number | null }[] }[] };
+  return body.runtimes.find((r) => r.name === runtime)?.standby ?? [];
 }
 
 export interface HistogramTotals {

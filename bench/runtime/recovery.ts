@@ -2,7 +2,9 @@
 // pid (from /runtimes) and keep the load on until it is ready again. Which requests failed (in
 // flight at the kill, or sent after it), and how long the replica took to be ready again
 // against minBackoff + its warmup time, with the phases read from Outrider's state log lines.
-// Run twice, on fresh instances: without route retries, then with them (SPEC §2 `retry`).
+// Run on fresh instances: without route retries, then with them (SPEC §2 `retry`); each both
+// without and with one warm spare process (restart.standby: 1), which the killed replica takes
+// over once its backoff has passed instead of starting a new process.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +12,7 @@ import { bar } from './bench.ts';
 import type { Bar, BenchContext, ScenarioResult } from './bench.ts';
 import { histogram, paced } from './load.ts';
 import type { PacedRecord, PacedRun } from './load.ts';
-import { REPO_ROOT, inferPath, replicas, startOutrider, waitReady } from './outrider.ts';
+import { REPO_ROOT, inferPath, replicas, standbys, startOutrider, waitReady } from './outrider.ts';
 import type { OutriderInstance, ReplicaView } from './outrider.ts';
 import { inferBody } from './payload.ts';
 import { fmt, formatTable } from './report.ts';
@@ -23,11 +25,15 @@ const READY_AGAIN_TIMEOUT_MS = 60_000;
 interface Variant {
   readonly name: string;
   readonly retry?: { readonly attempts: number; readonly on: readonly (string | number)[] };
+  readonly standby?: number;
 }
 
+const RETRY = { attempts: 2, on: ['connect', 'reset', 503] } as const;
 const VARIANTS: readonly Variant[] = [
   { name: 'retries off' },
-  { name: 'retries on', retry: { attempts: 2, on: ['connect', 'reset', 503] } },
+  { name: 'retries on', retry: RETRY },
+  { name: 'retries off, standby 1', standby: 1 },
+  { name: 'retries on, standby 1', retry: RETRY, standby: 1 },
 ];
 
 // What proxy/forward.ts answers when the replica under a request dies (SPEC §3 codes).
@@ -102,12 +108,19 @@ async function runVariant(ctx: BenchContext, v: Variant, index: number): Promise
   const o = await startOutrider(ctx.processes, {
     label: 'recovery', dir, timeout: '2s',
     ...(v.retry === undefined ? {} : { retry: v.retry }),
-    runtimes: [{ name: 'mlp', model: MLP, replicas: 2, maxBatchSize: 32, maxQueueDelay: '2ms', warmupIterations: 20, minBackoff: `${MIN_BACKOFF_MS}ms` }],
+    runtimes: [{ name: 'mlp', model: MLP, replicas: 2, maxBatchSize: 32, maxQueueDelay: '2ms', warmupIterations: 20, minBackoff: `${MIN_BACKOFF_MS}ms`, ...(v.standby === undefined ? {} : { standby: v.standby }) }],
   }, ctx.placement.proxyCpu);
   let run: PacedRun | null = null;
   try {
     await waitReady(o, 120_000);
     const before = await untilAll(o, (r) => r.every((x) => x.state === 'ready'), 120_000, 'both mlp replicas were not ready');
+    if (v.standby !== undefined) {
+      const until = performance.now() + 60_000;
+      while (!(await standbys(o, 'mlp')).some((s) => s.state === 'ready')) {
+        if (performance.now() > until) throw new Error('no mlp standby was ready within 60 s');
+        await sleep(20);
+      }
+    }
     const victim = before[VICTIM]!;
     if (victim.pid === null) throw new Error('/runtimes gives no pid for the replica to kill');
     const steadyS = ctx.opts.quick ? 1 : 3;
@@ -212,6 +225,8 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
         phase(r.phases, 'warming', 'ready'), fmt(r.readyAgainMs), fmt(r.expectedMs), fmt(r.firstBootMs)])),
     '',
     `each variant: a fresh outrider, mlp with 2 replicas (maxBatchSize 32, maxQueueDelay 2ms, warmup iterations 20), restart minBackoff ${MIN_BACKOFF_MS}ms maxBackoff 30s;`,
+    '"standby 1": restart.standby 1, one warm spare process started once both replicas are ready (the kill waits for it); the killed replica takes it over after its backoff,',
+    'so spawn+load is ~0 and warmupSeconds is the spare\'s own, measured when it warmed.',
     `open-loop load at ${ctx.opts.rate} req/s (batch 1) for ${ctx.opts.quick ? 1 : 3} s, SIGKILL of replica ${VICTIM}'s pid from /runtimes, load kept on until /runtimes shows it ready with a new pid, then ${ctx.opts.quick ? 1 : 3} s more.`,
     '"in flight at kill": sent before the kill, answered after it (on either replica: x-outrider-backend names the runtime, not the replica); "sent after kill": new requests.',
     'phases from outrider\'s "runtime replica state" log lines, ms after the kill: crash seen = crashed; backoff drawn = backoff -> starting (decorrelated jitter, between minBackoff and',

@@ -41,6 +41,8 @@ export interface RequestIdConfig {
 export interface RestartConfig {
   readonly minBackoff: Ms;          // default 500 ms
   readonly maxBackoff: Ms;          // default 30 s
+  /** Spare processes kept started and warm, out of rotation; a crashed replica takes one over after its backoff (runtime/standby.ts). Default 0. */
+  readonly standby: number;
 }
 
 export interface BatchingConfig {
