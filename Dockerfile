@@ -38,5 +38,6 @@ USER 1000:1000
 EXPOSE 8080 9901
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "const a = (process.env.OUTRIDER_ADMIN || '127.0.0.1:9901').replace(/^(0\\.0\\.0\\.0|\\[::\\]):/, '127.0.0.1:'); fetch('http://' + a + '/healthz', { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "bin/outrider.js"]
+# V8 heap sizing that keeps RSS near cache.maxBytes under unique keys (proxy/heap-flags.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=25", "bin/outrider.js"]
 CMD ["run", "-c", "/app/examples/outrider.yaml"]

@@ -19,13 +19,14 @@ import { Processes, portLine, rssBytes, waitForLine } from '../overhead/processe
 import type { Child } from '../overhead/processes.ts';
 import { ITEM_COST_MS, SLOW_MS } from './params.ts';
 import { benchArgs, countArg } from '../args.ts';
+import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 const MiB = 1024 * 1024;
 const MAX_BYTES = 32 * MiB;
 const CLI = join(REPO_ROOT, 'proxy', 'cli.ts');
 const MODEL = join(REPO_ROOT, 'examples', 'models', 'embedder.onnx');
-/** The V8 flags docs/cache.md recommends for a sidecar whose memory must stay within its cache bound. */
-const LEAN_FLAGS = ['--optimize-for-size'];
+/** The V8 heap flags Outrider is launched with (`npm start`, the image): proxy/heap-flags.ts. */
+const LEAN_FLAGS = HEAP_FLAGS;
 
 const USAGE = `usage: npm run bench:cache -- [options]
   --rounds N       rounds of the hit-latency bar, median (default 5)
