@@ -107,6 +107,8 @@ export class RequestContext {
   shadow = false;
   /** The path (and query) the current attempt sends upstream when not the client's own (policies/split/model-path.ts). */
   upstreamPath: string | null = null;
+  /** Bytes of each upstream answer's body to keep a copy of as it passes (0: none; the shadow's comparison, see exchange.ts). */
+  copyReplyUpTo = 0;
   /** Extra [name, value, ...] headers every upstream attempt of this context carries (the shadow marker). */
   upstreamHeaders: readonly string[] | null = null;
   private bodyRead: Promise<Buffer> | null = null;

@@ -29,10 +29,47 @@ export interface ExchangeHead {
 export class UpstreamBody extends Readable {
   #exchange: Exchange;
   ended = false;
+  /**
+   * With a copy asked for (ctx.copyReplyUpTo > 0: the shadow's comparison), the whole body once
+   * it has passed, or null when it was over the cap or cut short; null when none was asked for.
+   * Taken as undici hands each chunk over, so the client's body is this same stream with no
+   * Transform between the upstream and the client.
+   */
+  readonly copied: Promise<Buffer | null> | null;
+  #copy: { chunks: Buffer[]; size: number; over: boolean; readonly cap: number; done: (b: Buffer | null) => void } | null = null;
 
-  constructor(exchange: Exchange) {
+  constructor(exchange: Exchange, copyUpTo: number) {
     super();
     this.#exchange = exchange;
+    if (copyUpTo <= 0) {
+      this.copied = null;
+      return;
+    }
+    this.copied = new Promise((resolve) => {
+      this.#copy = { chunks: [], size: 0, over: false, cap: copyUpTo, done: resolve };
+    });
+    // Cut short (an upstream error, the client gone): closed without a complete end.
+    this.once('close', () => this.endCopy(false));
+  }
+
+  /** A chunk from undici, before it is pushed. */
+  record(chunk: Buffer): void {
+    const c = this.#copy;
+    if (c === null || c.over) return;
+    c.size += chunk.length;
+    if (c.size > c.cap) {
+      c.over = true;
+      c.chunks = [];
+    } else {
+      c.chunks.push(chunk);
+    }
+  }
+
+  endCopy(complete: boolean): void {
+    const c = this.#copy;
+    if (c === null) return;
+    this.#copy = null;
+    c.done(complete && !c.over ? Buffer.concat(c.chunks, c.size) : null);
   }
 
   override _read(): void {
@@ -77,8 +114,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #reason: unknown = null;
   readonly #cancel: Cancel;
   readonly #onCancel: () => void;
+  readonly #copyUpTo: number;
 
-  constructor(cancel: Cancel) {
+  constructor(cancel: Cancel, copyUpTo = 0) {
+    this.#copyUpTo = copyUpTo;
     this.head = new Promise<ExchangeHead>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -111,12 +150,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return;   // 1xx: the final head follows
-    const body = this.#body = new UpstreamBody(this);
+    const body = this.#body = new UpstreamBody(this, this.#copyUpTo);
     this.#resolve({ statusCode, headers, body });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#body !== null && !this.#body.push(chunk)) controller.pause();
+    const body = this.#body;
+    if (body === null) return;
+    if (body.copied !== null) body.record(chunk);
+    if (!body.push(chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
@@ -124,6 +166,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const body = this.#body;
     if (body === null) return;
     body.ended = true;
+    body.endCopy(true);
     body.push(null);
   }
 

@@ -119,7 +119,7 @@ export class Forwarder {
     stats.inFlight++;
     try {
       const tlsAgent = this.tlsAgents.size === 0 ? undefined : this.tlsAgents.get(endpoint.backend)?.agent;
-      const exchange = new Exchange(signal);
+      const exchange = new Exchange(signal, ctx.copyReplyUpTo);
       (tlsAgent ?? this.pool(endpoint.origin)).dispatch({
         origin: endpoint.origin,
         path: ctx.upstreamPath ?? req.url ?? '/',

@@ -2,6 +2,7 @@
 // teed (each chunk passes on as it arrives, and a copy is kept up to a cap), the shadow's is
 // read whole up to the same cap.
 import { Readable, Transform, pipeline } from 'node:stream';
+import { UpstreamBody } from '../../proxy/exchange.ts';
 import type { Reply } from '../../proxy/pipeline.ts';
 
 /** The reply to send on, and the whole body once it has passed (null when over the cap or cut short). */
@@ -9,6 +10,8 @@ export function teeReply(reply: Reply, cap: number): { readonly reply: Reply; re
   const body = reply.body;
   if (body === null) return { reply, body: Promise.resolve(Buffer.alloc(0)) };
   if (Buffer.isBuffer(body)) return { reply, body: Promise.resolve(body.length <= cap ? body : null) };
+  // A forwarded body copied as it arrived (ctx.copyReplyUpTo, set before the primary went out).
+  if (body instanceof UpstreamBody && body.copied !== null) return { reply, body: body.copied };
   const chunks: Buffer[] = [];
   let size = 0;
   let over = false;

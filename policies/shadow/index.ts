@@ -170,6 +170,8 @@ export function shadowPolicy(b: RouteBuild): Policy | null {
       throw e;
     }
     let primary: Promise<Reply>;
+    // The primary's answer is copied for the comparison as it arrives (teeReply).
+    ctx.copyReplyUpTo = COMPARE_CAP_BYTES;
     try {
       primary = next(ctx);
     } catch (e) {
