@@ -30,6 +30,8 @@ export class RuntimeBackend implements BackendSet {
   private readonly standbyEvents: StandbyEvents;
   /** The current generation's spares (restart.standby), started once that generation is ready. */
   private spares: StandbyPool | null = null;
+  /** Pools of replaced generations, still stopping their spares: stop() waits for them too. */
+  private readonly closing = new Set<Promise<void>>();
   private stopped = false;
 
   constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks, standbyEvents: StandbyEvents) {
@@ -81,7 +83,7 @@ export class RuntimeBackend implements BackendSet {
     // covers a generation replaced again before it ever became ready.
     for (const r of previous) if (r.state !== 'ready') void r.stop();
     // The old generation's spares run the old config: none is taken over from now on.
-    void this.spares?.close();
+    this.retire(this.spares);
     this.spares = this.standbyPool(config);
     await Promise.all(fresh.map((r) => r.start()));
   }
@@ -90,7 +92,15 @@ export class RuntimeBackend implements BackendSet {
     this.stopped = true;
     const spares = this.spares;
     this.spares = null;
-    return Promise.all([...[...this.replicas].map((r) => r.stop()), spares?.close()]).then(() => undefined);
+    this.retire(spares);
+    return Promise.all([...[...this.replicas].map((r) => r.stop()), ...this.closing]).then(() => undefined);
+  }
+
+  private retire(pool: StandbyPool | null): void {
+    if (pool === null) return;
+    const done = pool.close();
+    this.closing.add(done);
+    void done.then(() => this.closing.delete(done));
   }
 
   /** null when at least one replica is ready, else the reason (SPEC §5 /readyz). */
@@ -149,7 +159,11 @@ export class RuntimeBackend implements BackendSet {
     }
   }
 
-  /** Spare slot k is pinned like replica k of the generation (devices[k mod length]). */
+  /**
+   * Spare slot k is pinned like replica k of the generation (CUDA_VISIBLE_DEVICES of ordinal
+   * k mod replicas): with fewer spares than devices, replicas on the other devices restart the
+   * usual way, and the first devices hold one process more.
+   */
   private standbyPool(config: RuntimeConfig): StandbyPool | null {
     const n = config.restart.standby;
     if (n === 0) return null;

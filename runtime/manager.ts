@@ -96,7 +96,7 @@ class Manager extends EventEmitter implements RuntimeManager {
     };
     this.standbyEvents = {
       state: (s, state, reason) => {
-        const fields = { runtime: s.runtime, standby: s.slot, pid: s.pid, state, ...(reason === undefined ? {} : { reason }) };
+        const fields = { runtime: s.runtime, standby: s.slot, pid: s.processId, state, ...(reason === undefined ? {} : { reason }) };
         if (state === 'gone' && reason !== 'stopped') this.logger.warn(fields, 'runtime standby exited');
         else this.logger.info(fields, 'runtime standby state');
         this.emit('standby', { runtime: s.runtime, standby: s.slot, state });

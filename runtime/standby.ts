@@ -35,50 +35,69 @@ export class Standby {
   /** The adopter's events, once a replica took this process over. */
   private sink: LaunchEvents | null = null;
   private readonly hooks: StandbyHooks;
+  private readonly adapter: ReplicaAdapter;
   /** Set by stop(): a process still being spawned is drained when it lands. */
   private stopped = false;
+  /** Why it was killed before it exited (unhealthy, a failed warmup): the reason `gone` reports. */
+  private failure: string | null = null;
+  /** Settles once the process has exited (or could not be started). */
+  private readonly ended: Promise<void>;
+  private markEnded: () => void = () => {};
 
   constructor(runtime: string, slot: number, adapter: ReplicaAdapter, hooks: StandbyHooks) {
     this.runtime = runtime;
     this.slot = slot;
     this.device = adapter.device;
+    this.adapter = adapter;
     this.hooks = hooks;
-    void this.launch(adapter);
+    this.ended = new Promise((resolve) => { this.markEnded = resolve; });
   }
 
   get state(): StandbyState { return this.current; }
+  /** Its process's pid while it is a spare (null once adopted: the replica reports it then). */
   get pid(): number | null { return this.current === 'gone' || this.current === 'adopted' ? null : this.proc?.pid ?? null; }
+  /** The pid it was started as, whatever its state (for logs). */
+  get processId(): number | null { return this.proc?.pid ?? null; }
 
   status(): { slot: number; pid: number | null; state: StandbyState; origin: string | null; warmupSeconds: number | null; device: string | null } {
     return { slot: this.slot, pid: this.pid, state: this.current, origin: this.origin, warmupSeconds: this.warmupSeconds, device: this.device };
   }
 
+  /** Spawns the process; called once the pool holds this spare, so any event finds it there. */
+  start(): void {
+    void this.launch();
+  }
+
   /** Hands the ready process to a replica: its future events go to `sink`. Null when not ready. */
   adopt(sink: LaunchEvents): Adopted | null {
-    if (this.current !== 'ready' || this.proc === null || this.origin === null || this.warmupSeconds === null) return null;
+    if (this.current !== 'ready' || this.failure !== null || this.proc === null || this.origin === null || this.warmupSeconds === null) return null;
     this.sink = sink;
     this.to('adopted', undefined);
+    this.markEnded();
     return { proc: this.proc, origin: this.origin, warmupSeconds: this.warmupSeconds };
   }
 
-  /** Stops the spare (not once adopted: the process is the replica's then). Resolves when it has exited. */
+  /** Stops the spare (not once adopted: the process is the replica's then). Resolves once it has exited. */
   async stop(): Promise<void> {
-    if (this.current === 'adopted' || this.current === 'gone') return;
+    if (this.current === 'adopted') return;
     this.stopped = true;
-    await this.proc?.drain();
+    if (this.current !== 'gone' && this.failure === null) void this.proc?.drain();
+    await this.ended;
   }
 
-  private async launch(adapter: ReplicaAdapter): Promise<void> {
+  private async launch(): Promise<void> {
     let proc: Launch;
     try {
-      proc = await adapter.launch(this.events());
+      proc = await this.adapter.launch(this.events());
     } catch (err) {
       this.gone(`could not start: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    if (this.current === 'gone') return;
     this.proc = proc;
-    if (this.stopped) void proc.drain();
+    if (this.current === 'gone') return;
+    // Failed or stopped while it was being spawned.
+    if (this.failure !== null) void proc.kill();
+    else if (this.stopped) void proc.drain();
   }
 
   private events(): LaunchEvents {
@@ -93,7 +112,7 @@ export class Standby {
           this.sink.ready(seconds);
           return;
         }
-        if (this.current !== 'starting' || this.origin === null) return;
+        if (this.current !== 'starting' || this.origin === null || this.failure !== null) return;
         this.warmupSeconds = seconds;
         this.to('ready', undefined);
       },
@@ -102,12 +121,14 @@ export class Standby {
           this.sink.failed(reason);
           return;
         }
+        // Out of reach at once; `gone` (and a replacement) only once it has exited.
+        if (this.failure !== null || this.current === 'gone') return;
+        this.failure = reason;
         void this.proc?.kill();
-        this.gone(reason);
       },
       exited: (reason) => {
         if (this.sink !== null) this.sink.exited(reason);
-        else this.gone(reason);
+        else this.gone(this.failure ?? reason);
       },
       explain: (detail) => this.sink?.explain(detail),
       log: (stream, line) => {
@@ -120,6 +141,7 @@ export class Standby {
   private gone(reason: string): void {
     if (this.current === 'gone' || this.current === 'adopted') return;
     this.to('gone', this.stopped ? 'stopped' : reason);
+    this.markEnded();
   }
 
   private to(state: StandbyState, reason: string | undefined): void {
@@ -136,6 +158,8 @@ export class StandbyPool {
   private readonly spares: (Standby | null)[];
   private readonly delays: DecorrelatedBackoff[];
   private readonly timers: (NodeJS.Timeout | null)[];
+  /** Per slot: resets its backoff once its spare has stayed ready for maxBackoff (as a replica's does). */
+  private readonly stable: (NodeJS.Timeout | null)[];
   private readonly make: (slot: number) => Standby;
   private closed = false;
 
@@ -143,9 +167,20 @@ export class StandbyPool {
     this.spares = Array.from({ length: count }, () => null);
     this.delays = Array.from({ length: count }, () => new DecorrelatedBackoff(restart.minBackoff, restart.maxBackoff));
     this.timers = Array.from({ length: count }, () => null);
+    this.stable = Array.from({ length: count }, () => null);
     const own: StandbyHooks = {
       state: (spare, state, reason) => {
-        if (state === 'ready') this.delays[spare.slot]!.reset();
+        const slot = spare.slot;
+        if (state === 'ready') {
+          const t = setTimeout(() => {
+            this.stable[slot] = null;
+            this.delays[slot]!.reset();
+          }, restart.maxBackoff);
+          t.unref();
+          this.stable[slot] = t;
+        } else {
+          this.clearStable(slot);
+        }
         hooks.state(spare, state, reason);
         if (state === 'gone') this.died(spare);
       },
@@ -154,13 +189,25 @@ export class StandbyPool {
     this.make = (slot) => new Standby(runtime, slot, adapterFor(slot), own);
   }
 
+  private place(slot: number): void {
+    const spare = this.make(slot);
+    this.spares[slot] = spare;
+    spare.start();
+  }
+
+  private clearStable(slot: number): void {
+    const t = this.stable[slot];
+    if (t !== null && t !== undefined) clearTimeout(t);
+    this.stable[slot] = null;
+  }
+
   /** Starts the spares that are missing (none while one is being waited for after a death). */
   fill(): void {
     if (this.closed) return;
     for (let slot = 0; slot < this.spares.length; slot++) {
       const s = this.spares[slot];
       if (this.timers[slot] !== null) continue;
-      if (s === null || s.state === 'adopted') this.spares[slot] = this.make(slot);
+      if (s === null || s.state === 'adopted') this.place(slot);
     }
   }
 
@@ -171,7 +218,7 @@ export class StandbyPool {
     const t = setTimeout(() => {
       this.timers[slot] = null;
       if (this.closed) return;
-      this.spares[slot] = this.make(slot);
+      this.place(slot);
     }, this.delays[slot]!.next());
     t.unref();
     this.timers[slot] = t;
@@ -198,6 +245,7 @@ export class StandbyPool {
       const t = this.timers[slot];
       if (t !== null) clearTimeout(t);
       this.timers[slot] = null;
+      this.clearStable(slot);
     }
     await Promise.all(this.spares.map((s) => s?.stop()));
   }

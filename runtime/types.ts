@@ -37,7 +37,7 @@ export interface RuntimeStatus {
   readonly kind: 'onnx' | 'process';
   readonly version: string;
   readonly replicas: readonly ReplicaStatus[];
-  /** Spare processes (restart.standby) not yet taken over: starting or ready. */
+  /** Spare processes (restart.standby) not yet taken over: starting, ready, or gone (started again after a backoff). */
   readonly standby: readonly StandbyStatus[];
 }
 
