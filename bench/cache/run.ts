@@ -329,7 +329,7 @@ async function main(): Promise<void> {
   try {
     const upChild = processes.start('upstream', process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { cpu: null });
     const up = `http://127.0.0.1:${await waitForLine(upChild, portLine, 10_000)}`;
-    const o = await startOutrider(processes, join(dir, 'main'), benchConfig(up, true), []);
+    const o = await startOutrider(processes, join(dir, 'main'), benchConfig(up, true), HEAP_FLAGS);
     say(`upstream ${up}, outrider ${o.data} (admin ${o.admin}), cache.maxBytes ${MAX_BYTES / MiB} MiB`);
 
     if (only.has('hit')) {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { INFER_PATH } from './payload.ts';
 import type { Child, Processes } from './processes.ts';
+import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -51,7 +52,8 @@ export async function startOutrider(processes: Processes, o: StartOutrider): Pro
   // the orchestrator would have to drain on the load generator's CPU.
   const log = join(o.dir, 'stdout.log');
   const fd = openSync(log, 'w');
-  const nodeFlags = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir];
+  // Launched as `npm start` and the image launch it (proxy/heap-flags.ts).
+  const nodeFlags = [...HEAP_FLAGS, ...(o.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir])];
   let child: Child;
   try {
     child = processes.start('outrider', process.execPath, [...nodeFlags, CLI, 'run', '-c', config], { cpu: o.cpu, stdout: fd, cwd: REPO_ROOT });

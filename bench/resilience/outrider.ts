@@ -10,6 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PROXY_CPU, pinned } from './cpus.ts';
+import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -54,7 +55,7 @@ export async function startProxy(yaml: string): Promise<Proxy> {
   const dir = await mkdtemp(path.join(tmpdir(), 'outrider-bench-'));
   const file = path.join(dir, 'outrider.yaml');
   await writeFile(file, yaml);
-  const { command, args } = pinned(PROXY_CPU, process.execPath, [CLI, 'run', '-c', file]);
+  const { command, args } = pinned(PROXY_CPU, process.execPath, [...HEAP_FLAGS, CLI, 'run', '-c', file]);
   const child: ChildProcess = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const access: AccessLine[] = [];
   let stderr = '';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Child, Processes } from '../overhead/processes.ts';
 import { REPO_ROOT, waitForListening } from '../overhead/outrider.ts';
+import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export { REPO_ROOT };
 const CLI = join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -87,7 +88,7 @@ export async function runOutrider(processes: Processes, label: string, config: s
   const fd = openSync(log, 'w');
   let child: Child;
   try {
-    child = processes.start(`outrider (${label})`, process.execPath, [CLI, 'run', '-c', config], { cpu, stdout: fd, cwd: REPO_ROOT });
+    child = processes.start(`outrider (${label})`, process.execPath, [...HEAP_FLAGS, CLI, 'run', '-c', config], { cpu, stdout: fd, cwd: REPO_ROOT });
   } finally {
     closeSync(fd);
   }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { HostCommand, HostReply } from './upstream-host.ts';
 import { LOAD_CPU, PROXY_CPU, forkPinned, pinned } from '../resilience/cpus.ts';
+import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(REPO_ROOT, 'proxy', 'cli.ts');
@@ -29,7 +30,7 @@ export async function startOutrider(yaml: string): Promise<Outrider> {
   const dir = await mkdtemp(path.join(tmpdir(), 'outrider-bench-traffic-'));
   const configFile = path.join(dir, 'outrider.yaml');
   await writeFile(configFile, yaml);
-  const { command, args } = pinned(PROXY_CPU, process.execPath, [CLI, 'run', '-c', configFile]);
+  const { command, args } = pinned(PROXY_CPU, process.execPath, [...HEAP_FLAGS, CLI, 'run', '-c', configFile]);
   const child: ChildProcess = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
