@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { RequestContext, requestHasBody } from './context.ts';
+import { UpstreamBody } from './exchange.ts';
 import { OutriderError, errorBody, toOutriderError } from './errors.ts';
 import type { Reply } from './pipeline.ts';
 import { serverTlsOptions } from './tls.ts';
@@ -183,6 +184,12 @@ function writeReply(plane: DataPlane, ctx: RequestContext, table: RouteTable, re
     res.end();
   } else if (Buffer.isBuffer(body)) {
     res.end(body);
+  } else if (body instanceof UpstreamBody && body.ended && !body.destroyed && body.readableFlowing === null) {
+    // The whole answer came in with its head (a small one usually does): one write with the
+    // head, and none of a pipe's listeners and callbacks on either stream.
+    const data = body.readableLength > 0 ? body.read() as Buffer | null : null;
+    if (data === null) res.end();
+    else res.end(data);
   } else {
     body.on('error', (e) => {
       // Headers are gone: the only honest signal left is to cut the response short.
