@@ -81,23 +81,32 @@ export class UpstreamBody extends Readable {
     callback(err);
   }
 
-  /** Reads and drops the rest: up to `limit` bytes within `signal`'s time, else destroys (closing the connection). */
-  dump(opts: { limit: number; signal: AbortSignal }): Promise<void> {
+  /**
+   * Reads and drops the rest: up to `limit` bytes within `timeoutMs`, else destroys (closing the
+   * connection). A body that has already arrived whole is dropped at once, with no timer: a
+   * failing shadow or a retried 503 does this for every request.
+   */
+  dump(opts: { limit: number; timeoutMs: number }): Promise<void> {
     return new Promise((resolve) => {
       if (this.destroyed || this.readableEnded) return resolve();
+      if (this.ended && this.readableFlowing === null) {
+        this.once('close', () => resolve());
+        this.resume();
+        return;
+      }
       let size = 0;
       const stop = (): void => {
         this.destroy();
       };
-      if (opts.signal.aborted) return stop();
-      opts.signal.addEventListener('abort', stop, { once: true });
+      const timer = setTimeout(stop, opts.timeoutMs);
+      timer.unref();
       this.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > opts.limit) stop();
       });
       this.on('error', () => undefined);
       this.once('close', () => {
-        opts.signal.removeEventListener('abort', stop);
+        clearTimeout(timer);
         resolve();
       });
     });

@@ -20,8 +20,8 @@ export type Handler = (ctx: RequestContext) => Promise<Reply>;
 export function discardReply(reply: Reply): void {
   const body = reply.body;
   if (body === null || Buffer.isBuffer(body)) return;
-  const dump = (body as { dump?: (opts: { limit: number; signal: AbortSignal }) => Promise<void> }).dump;
-  if (typeof dump === 'function') dump.call(body, { limit: 64 * 1024, signal: AbortSignal.timeout(DISCARD_WAIT_MS) }).catch(() => undefined);
+  const dump = (body as { dump?: (opts: { limit: number; timeoutMs: number }) => Promise<void> }).dump;
+  if (typeof dump === 'function') dump.call(body, { limit: 64 * 1024, timeoutMs: DISCARD_WAIT_MS }).catch(() => undefined);
   else body.destroy();
 }
 
