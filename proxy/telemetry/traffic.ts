@@ -36,13 +36,21 @@ export function attachTraffic(registry: Registry, events: PolicyEvents, log?: Lo
     labelNames: ['route', 'backend'] as const, registers,
   });
 
+  // One label child per (route, result), looked up once: a shadow copy reports on every request.
+  const shadowChildren = new Map<string, { inc(): void }>();
   events.on(SHADOW_EVENT, (e: ShadowEvent) => {
-    shadowRequests.labels(e.route, e.result).inc();
+    const k = `${e.route}\u0000${e.result}`;
+    let child = shadowChildren.get(k);
+    if (child === undefined) {
+      child = shadowRequests.labels(e.route, e.result);
+      shadowChildren.set(k, child);
+    }
+    child.inc();
     if (e.divergence !== null) divergence.labels(e.route).observe(e.divergence);
     if (e.result === 'mismatch') {
       log?.info({ requestId: e.requestId, route: e.route, shadow: e.backend, compare: e.compare, divergence: e.divergence, detail: e.detail }, 'shadow answer differs from the primary');
-    } else if (e.result === 'error') {
-      log?.debug({ requestId: e.requestId, route: e.route, shadow: e.backend, detail: e.detail }, 'shadow request failed');
+    } else if (e.result === 'error' && log?.isLevelEnabled('debug') === true) {
+      log.debug({ requestId: e.requestId, route: e.route, shadow: e.backend, detail: e.detail }, 'shadow request failed');
     }
   });
   events.on(CANARY_EVENT, (e: CanaryEvent) => {
