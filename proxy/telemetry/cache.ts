@@ -8,6 +8,7 @@ import type { CacheStore } from '../cache/store.ts';
 import { STORE_EVENT } from '../cache/shared.ts';
 import { ITEMS_EVENT } from '../../policies/embedding-cache/stats.ts';
 import { RESULT_EVENT } from '../../policies/cache/stats.ts';
+import { counterChildren } from './children.ts';
 
 export function attachCache(registry: Registry, events: PolicyEvents): void {
   let store: CacheStore | null = null;
@@ -30,20 +31,11 @@ export function attachCache(registry: Registry, events: PolicyEvents): void {
     name: 'outrider_embedding_cache_items_total', help: 'Embedding inputs (or KServe rows) of embedding-cached routes, by result (hit, miss).',
     labelNames: ['route', 'result'] as const, registers: [registry],
   });
-  // Label children are looked up once per (route, result), not per request.
-  const children = new Map<string, { inc(n?: number): void }>();
-  const child = (c: Counter<'route' | 'result'>, kind: string, route: string, result: string) => {
-    const k = `${kind}\u0000${route}\u0000${result}`;
-    let ch = children.get(k);
-    if (ch === undefined) {
-      ch = c.labels(route, result);
-      children.set(k, ch);
-    }
-    return ch;
-  };
-  events.on(RESULT_EVENT, (route: string, result: string) => child(requests, 'r', route, result).inc());
+  const request = counterChildren(requests);
+  const item = counterChildren(items);
+  events.on(RESULT_EVENT, (route: string, result: string) => request(route, result).inc());
   events.on(ITEMS_EVENT, (route: string, hits: number, misses: number) => {
-    if (hits > 0) child(items, 'i', route, 'hit').inc(hits);
-    if (misses > 0) child(items, 'i', route, 'miss').inc(misses);
+    if (hits > 0) item(route, 'hit').inc(hits);
+    if (misses > 0) item(route, 'miss').inc(misses);
   });
 }

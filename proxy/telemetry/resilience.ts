@@ -15,6 +15,7 @@ import { RETRY, RETRY_SKIPPED } from '../../policies/retry/events.ts';
 import type { RetryEvent, RetrySkippedEvent } from '../../policies/retry/events.ts';
 import { SHED } from '../../policies/shed/events.ts';
 import type { ShedEvent } from '../../policies/shed/events.ts';
+import { counterChildren } from './children.ts';
 
 export function attachResilience(registry: Registry, events: PolicyEvents): void {
   const registers = [registry];
@@ -52,19 +53,11 @@ export function attachResilience(registry: Registry, events: PolicyEvents): void
   });
 
   // Retries and sheds can come thousands a second under load: their label children are kept.
-  const retryChildren = new Map<string, { inc(): void }>();
-  events.on(RETRY, (e: RetryEvent) => {
-    let c = retryChildren.get(e.route);
-    if (c === undefined) retryChildren.set(e.route, c = retries.labels(e.route));
-    c.inc();
-  });
+  const retry = counterChildren(retries);
+  events.on(RETRY, (e: RetryEvent) => retry(e.route).inc());
   events.on(RETRY_SKIPPED, (e: RetrySkippedEvent) => skipped.labels(e.route, e.reason).inc());
-  const shedChildren = new Map<string, { inc(): void }>();
-  events.on(SHED, (e: ShedEvent) => {
-    let c = shedChildren.get(e.reason);
-    if (c === undefined) shedChildren.set(e.reason, c = shed.labels(e.reason));
-    c.inc();
-  });
+  const shedBy = counterChildren(shed);
+  events.on(SHED, (e: ShedEvent) => shedBy(e.reason).inc());
 
   // backend -> route -> state value; the SPEC's per-backend gauge shows the worst of them.
   const states = new Map<string, Map<string, number>>();

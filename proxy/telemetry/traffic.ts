@@ -10,6 +10,7 @@ import { SHADOW_EVENT } from '../../policies/shadow/index.ts';
 import type { ShadowEvent } from '../../policies/shadow/index.ts';
 import { CANARY_EVENT } from '../../policies/canary/index.ts';
 import type { CanaryEvent } from '../../policies/canary/index.ts';
+import { counterChildren } from './children.ts';
 
 // Divergence is 0..1 for argmax, cosine and exact, and an absolute difference for max-abs-diff:
 // fine steps near 0 (numerical noise) and coarse ones above.
@@ -36,16 +37,10 @@ export function attachTraffic(registry: Registry, events: PolicyEvents, log?: Lo
     labelNames: ['route', 'backend'] as const, registers,
   });
 
-  // One label child per (route, result), looked up once: a shadow copy reports on every request.
-  const shadowChildren = new Map<string, { inc(): void }>();
+  // A shadow copy reports on every request: its label children are kept.
+  const shadowResult = counterChildren(shadowRequests);
   events.on(SHADOW_EVENT, (e: ShadowEvent) => {
-    const k = `${e.route}\u0000${e.result}`;
-    let child = shadowChildren.get(k);
-    if (child === undefined) {
-      child = shadowRequests.labels(e.route, e.result);
-      shadowChildren.set(k, child);
-    }
-    child.inc();
+    shadowResult(e.route, e.result).inc();
     if (e.divergence !== null) divergence.labels(e.route).observe(e.divergence);
     if (e.result === 'mismatch') {
       log?.info({ requestId: e.requestId, route: e.route, shadow: e.backend, compare: e.compare, divergence: e.divergence, detail: e.detail }, 'shadow answer differs from the primary');
