@@ -72,6 +72,11 @@ export class UpstreamBody extends Readable {
     c.done(complete && !c.over ? Buffer.concat(c.chunks, c.size) : null);
   }
 
+  /** Arrived whole with nothing read yet: every byte is in the buffer, the connection is back in the pool. */
+  get arrivedWhole(): boolean {
+    return this.ended && !this.destroyed && this.readableFlowing === null;
+  }
+
   override _read(): void {
     this.#exchange.controller?.resume();
   }
@@ -89,7 +94,7 @@ export class UpstreamBody extends Readable {
   dump(opts: { limit: number; timeoutMs: number }): Promise<void> {
     return new Promise((resolve) => {
       if (this.destroyed || this.readableEnded) return resolve();
-      if (this.ended && this.readableFlowing === null) {
+      if (this.arrivedWhole) {
         this.once('close', () => resolve());
         this.resume();
         return;

@@ -1,6 +1,7 @@
 // One unit of composition (STYLE): a policy turns the next handler into a new one.
 import type { Readable } from 'node:stream';
 import type { RequestContext } from './context.ts';
+import { UpstreamBody } from './exchange.ts';
 
 export interface Reply {
   readonly status: number;
@@ -14,14 +15,13 @@ export type Handler = (ctx: RequestContext) => Promise<Reply>;
 
 /**
  * Lets go of a reply that will not be sent (a retried or replaced 5xx). An upstream body is read
- * to its end when small and prompt (undici's dump), so its keep-alive connection goes back to
+ * to its end when small and prompt (UpstreamBody.dump), so its keep-alive connection goes back to
  * the pool; a larger or stalled one is destroyed, closing that connection.
  */
 export function discardReply(reply: Reply): void {
   const body = reply.body;
   if (body === null || Buffer.isBuffer(body)) return;
-  const dump = (body as { dump?: (opts: { limit: number; timeoutMs: number }) => Promise<void> }).dump;
-  if (typeof dump === 'function') dump.call(body, { limit: 64 * 1024, timeoutMs: DISCARD_WAIT_MS }).catch(() => undefined);
+  if (body instanceof UpstreamBody) void body.dump({ limit: 64 * 1024, timeoutMs: DISCARD_WAIT_MS });
   else body.destroy();
 }
 

@@ -184,7 +184,7 @@ function writeReply(plane: DataPlane, ctx: RequestContext, table: RouteTable, re
     res.end();
   } else if (Buffer.isBuffer(body)) {
     res.end(body);
-  } else if (body instanceof UpstreamBody && body.ended && !body.destroyed && body.readableFlowing === null) {
+  } else if (body instanceof UpstreamBody && body.arrivedWhole) {
     // The whole answer came in with its head (a small one usually does): one write with the
     // head, and none of a pipe's listeners and callbacks on either stream.
     const data = body.readableLength > 0 ? body.read() as Buffer | null : null;

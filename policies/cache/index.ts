@@ -35,6 +35,13 @@ export function cachePolicy(b: RouteBuild): Policy | null {
 
   const fresh = (e: Entry | null, now: number): Entry | null => (e !== null && e.freshUntil > now ? e : null);
 
+  /** A fresh entry for this request in this process's tier, read without waiting. */
+  const freshHere = (key: string, headers: RequestContext['req']['headers']): Entry | null => {
+    const local = store.peek(key);
+    const e = local === null ? null : decodeEntry(local);
+    return e !== null && variesMatch(e, headers) ? fresh(e, Date.now()) : null;
+  };
+
   /** Remembers the canonical key under the request's exact bytes, next to an entry there. */
   const remember = (rk: RequestKey, ttl: number): void => {
     if (rk.alias !== null) store.setLocal(rk.alias, Buffer.from(rk.key, 'latin1'), ttl);
@@ -125,18 +132,15 @@ export function cachePolicy(b: RouteBuild): Policy | null {
       let flight = flights.get(key);
       if (flight === undefined) {
         // This process's tier first, without waiting a turn: a hit there is the common case.
-        const near = store.peek(key);
-        const ne = near === null ? null : decodeEntry(near);
-        if (ne !== null && variesMatch(ne, ctx.req.headers) && ne.freshUntil > Date.now()) return hit(ctx, ne, rk);
+        const near = freshHere(key, ctx.req.headers);
+        if (near !== null) return hit(ctx, near, rk);
         const e = fresh(await readEntry(store, key, ctx.req.headers), Date.now());
         if (e !== null) return hit(ctx, e, rk);
         flight = flights.get(key);
         if (flight === undefined) {
           // A leader may have stored and finished while the read above waited on Redis.
-          const local = store.peek(key);
-          const le = local === null ? null : decodeEntry(local);
-          const lf = le !== null && variesMatch(le, ctx.req.headers) ? fresh(le, Date.now()) : null;
-          if (lf !== null) return hit(ctx, lf, rk);
+          const stored = freshHere(key, ctx.req.headers);
+          if (stored !== null) return hit(ctx, stored, rk);
           return lead(ctx, next, rk);
         }
       }
