@@ -2,15 +2,9 @@
 // Replicas come in generations. A config change starts a new generation beside the serving
 // one; the old one drains only once every new replica is ready, so service has no gap.
 import type { RuntimeConfig } from '../proxy/config/types.ts';
-import { Replica, type LogStream, type ReplicaAdapter, type ReplicaHooks } from './replica.ts';
-import { type Standby, StandbyPool, type StandbyState } from './standby.ts';
+import { Replica, type ReplicaAdapter, type ReplicaHooks } from './replica.ts';
+import { StandbyPool, type StandbyHooks } from './standby.ts';
 import type { BackendSet, Endpoint, ReplicaState, RuntimeStatus } from './types.ts';
-
-/** What the runtime's owner hears about its spares (logs; the state of each). */
-export interface StandbyEvents {
-  state(spare: Standby, state: StandbyState, reason: string | undefined): void;
-  log(spare: Standby, stream: LogStream, line: string): void;
-}
 
 /** `ordinal`: position within the generation (device pinning); `index`: the replica's label, unique among live replicas. */
 export type AdapterFactory = (config: RuntimeConfig, ordinal: number, index: number) => ReplicaAdapter;
@@ -27,18 +21,18 @@ export class RuntimeBackend implements BackendSet {
   private cached: readonly Endpoint[] = NONE;
   private readonly makeAdapter: AdapterFactory;
   private readonly hooks: ReplicaHooks;
-  private readonly standbyEvents: StandbyEvents;
+  /** What the runtime's owner hears about its spares (the state of each, their logs). */
+  private readonly standbyHooks: StandbyHooks;
   /** The current generation's spares (restart.standby), started once that generation is ready. */
   private spares: StandbyPool | null = null;
   /** Pools of replaced generations, still stopping their spares: stop() waits for them too. */
   private readonly closing = new Set<Promise<void>>();
-  private stopped = false;
 
-  constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks, standbyEvents: StandbyEvents) {
+  constructor(config: RuntimeConfig, makeAdapter: AdapterFactory, outer: ReplicaHooks, standbyHooks: StandbyHooks) {
     this.name = config.name;
     this.cfg = config;
     this.makeAdapter = makeAdapter;
-    this.standbyEvents = standbyEvents;
+    this.standbyHooks = standbyHooks;
     this.hooks = {
       // Listeners see the endpoint set that matches the event, and the event before what it causes.
       state: (replica, state, previous, reason) => {
@@ -89,7 +83,6 @@ export class RuntimeBackend implements BackendSet {
   }
 
   stop(): Promise<void> {
-    this.stopped = true;
     const spares = this.spares;
     this.spares = null;
     this.retire(spares);
@@ -154,8 +147,8 @@ export class RuntimeBackend implements BackendSet {
     // ready (it may never be) the old one is what serves.
     if (state === 'ready' && this.currentGeneration.has(replica)) {
       this.handOver();
-      // Spares start once the whole generation serves: they never slow its own start.
-      if (!this.stopped && [...this.currentGeneration].every((r) => r.state === 'ready')) this.spares?.fill();
+      // Spares start once the whole generation serves: they never slow its own start (after stop() there is no pool).
+      if ([...this.currentGeneration].every((r) => r.state === 'ready')) this.spares?.fill();
     }
   }
 
@@ -168,7 +161,7 @@ export class RuntimeBackend implements BackendSet {
     const n = config.restart.standby;
     if (n === 0) return null;
     // Labels past the generation's replicas: a spare's own log lines never pose as a replica's.
-    return new StandbyPool(config.name, n, config.restart, (slot) => this.makeAdapter(config, slot % config.replicas, config.replicas + slot), this.standbyEvents);
+    return new StandbyPool(config.name, n, config.restart, (slot) => this.makeAdapter(config, slot % config.replicas, config.replicas + slot), this.standbyHooks);
   }
 
   /** Once every replica of the current generation is ready, the older ones drain. */

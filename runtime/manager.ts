@@ -6,13 +6,14 @@ import { isDeepStrictEqual } from 'node:util';
 import pino from 'pino';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { RuntimeConfig } from '../proxy/config/types.ts';
-import { type AdapterFactory, RuntimeBackend, type StandbyEvents } from './backend.ts';
+import { type AdapterFactory, RuntimeBackend } from './backend.ts';
 import { toLogRecord } from './child-log.ts';
 import { entryPath } from './entry-path.ts';
 import { OnnxAdapter } from './onnx-adapter.ts';
 import { ProcessAdapter } from './process/adapter.ts';
 import { type ParentDeathGuard, parentDeathGuard } from './process/spawn.ts';
 import type { ReplicaHooks } from './replica.ts';
+import type { StandbyHooks } from './standby.ts';
 import type { BackendSet, RuntimeManager, RuntimeStatus } from './types.ts';
 
 export interface RuntimeLogger {
@@ -54,7 +55,7 @@ class Manager extends EventEmitter implements RuntimeManager {
   private readonly logger: RuntimeLogger;
   private readonly makeAdapter: AdapterFactory;
   private readonly hooks: ReplicaHooks;
-  private readonly standbyEvents: StandbyEvents;
+  private readonly standbyHooks: StandbyHooks;
 
   constructor(runtimes: readonly RuntimeConfig[], opts: RuntimeManagerOptions) {
     super();
@@ -94,7 +95,7 @@ class Manager extends EventEmitter implements RuntimeManager {
         this.emit('log', { runtime: r.runtime, replica: r.index, stream, line });
       },
     };
-    this.standbyEvents = {
+    this.standbyHooks = {
       state: (s, state, reason) => {
         const fields = { runtime: s.runtime, standby: s.slot, pid: s.processId, state, ...(reason === undefined ? {} : { reason }) };
         if (state === 'gone' && reason !== 'stopped') this.logger.warn(fields, 'runtime standby exited');
@@ -129,7 +130,7 @@ class Manager extends EventEmitter implements RuntimeManager {
     for (const config of runtimes) {
       const existing = this.backends.get(config.name);
       if (existing === undefined) {
-        const fresh = new RuntimeBackend(config, this.makeAdapter, this.hooks, this.standbyEvents);
+        const fresh = new RuntimeBackend(config, this.makeAdapter, this.hooks, this.standbyHooks);
         next.set(config.name, fresh);
         if (this.phase === 'running') work.push(fresh.start());
       } else {
@@ -173,7 +174,7 @@ class Manager extends EventEmitter implements RuntimeManager {
 
   private build(runtimes: readonly RuntimeConfig[]): Map<string, RuntimeBackend> {
     namesOf(runtimes);
-    return new Map(runtimes.map((c) => [c.name, new RuntimeBackend(c, this.makeAdapter, this.hooks, this.standbyEvents)]));
+    return new Map(runtimes.map((c) => [c.name, new RuntimeBackend(c, this.makeAdapter, this.hooks, this.standbyHooks)]));
   }
 }
 

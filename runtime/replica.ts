@@ -179,16 +179,14 @@ export class Replica {
 
   /** Takes over a ready spare, which reports listening and ready at once; false when there is none. */
   private takeOver(): boolean {
+    if (this.hooks.adopt === undefined) return false;
     const attempt: Attempt = { proc: null, exited: false };
     const events = this.eventsFor(attempt);
-    // The attempt is current before the spare is asked, so the replay below is not ignored.
-    const previous = this.attempt;
+    // Current before the spare is asked, so the replay below is not ignored; when there is no
+    // spare, launch() makes the next attempt current anyway.
     this.attempt = attempt;
-    const got = this.hooks.adopt?.(this, events) ?? null;
-    if (got === null) {
-      this.attempt = previous;
-      return false;
-    }
+    const got = this.hooks.adopt(this, events);
+    if (got === null) return false;
     attempt.proc = got.proc;
     events.listening(got.origin);
     events.warming();

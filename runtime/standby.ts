@@ -7,8 +7,7 @@
 // once the runtime's current generation is ready again.
 import { DecorrelatedBackoff } from './lifecycle.ts';
 import type { Launch, LaunchEvents, LogStream, ReplicaAdapter } from './replica.ts';
-
-export type StandbyState = 'starting' | 'ready' | 'adopted' | 'gone';
+import type { StandbyState, StandbyStatus } from './types.ts';
 
 export interface StandbyHooks {
   state(spare: Standby, state: StandbyState, reason: string | undefined): void;
@@ -59,7 +58,7 @@ export class Standby {
   /** The pid it was started as, whatever its state (for logs). */
   get processId(): number | null { return this.proc?.pid ?? null; }
 
-  status(): { slot: number; pid: number | null; state: StandbyState; origin: string | null; warmupSeconds: number | null; device: string | null } {
+  status(): StandbyStatus {
     return { slot: this.slot, pid: this.pid, state: this.current, origin: this.origin, warmupSeconds: this.warmupSeconds, device: this.device };
   }
 
@@ -235,7 +234,7 @@ export class StandbyPool {
     return null;
   }
 
-  status(): ReturnType<Standby['status']>[] {
+  status(): StandbyStatus[] {
     return this.spares.filter((s): s is Standby => s !== null && s.state !== 'adopted').map((s) => s.status());
   }
 

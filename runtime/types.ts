@@ -41,10 +41,12 @@ export interface RuntimeStatus {
   readonly standby: readonly StandbyStatus[];
 }
 
+export type StandbyState = 'starting' | 'ready' | 'adopted' | 'gone';
+
 export interface StandbyStatus {
   readonly slot: number;
   readonly pid: number | null;
-  readonly state: 'starting' | 'ready' | 'adopted' | 'gone';
+  readonly state: StandbyState;
   readonly origin: string | null;
   readonly warmupSeconds: number | null;
   readonly device: string | null;
