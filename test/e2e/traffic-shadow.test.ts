@@ -66,11 +66,11 @@ routes:
   - name: cls
     match: { path: /v2/models/mlp/, prefix: true }
     backends: [ { to: mlp } ]
-    shadow: { to: mlp-next, percent: 100, compare: argmax }
+    shadow: { to: mlp-next, percent: 100, compare: argmax, maxInFlight: 400 }
   - name: cls-diff
     match: { path: /v2/models/mlp-diff/, prefix: true }
     backends: [ { to: mlp } ]
-    shadow: { to: mlp-next, percent: 100, compare: max-abs-diff }
+    shadow: { to: mlp-next, percent: 100, compare: max-abs-diff, maxInFlight: 400 }
 `);
   await waitReady(o.admin);
 });
@@ -183,13 +183,17 @@ test('mlp vs mlp-next: argmax agreement and max-abs-diff are measured on real mo
       assert.equal(b.status, 200, b.text);
     }));
   }
-  let match = 0;
-  let mismatch = 0;
-  await until(async () => {
-    match = await metric('outrider_shadow_requests_total', 'route="cls",result="match"');
-    mismatch = await metric('outrider_shadow_requests_total', 'route="cls",result="mismatch"');
-    return match + mismatch === 200;
-  });
+  // Every copy ends in exactly one result; wait for all 200, then require that each was compared.
+  const results = async (route: string): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    for (const r of ['match', 'mismatch', 'error', 'dropped', 'skipped']) out[r] = await metric('outrider_shadow_requests_total', `route="${route}",result="${r}"`);
+    return out;
+  };
+  let got: Record<string, number> = {};
+  await until(async () => Object.values(got = await results('cls')).reduce((a, b) => a + b, 0) >= 200, 20_000);
+  assert.equal(got['match']! + got['mismatch']!, 200, `results: ${JSON.stringify(got)}`);
+  const match = got['match']!;
+  const mismatch = got['mismatch']!;
   const agreement = match / 200;
   // The models were generated to agree on ~94% of N(0,1) inputs (scripts/gen_models.py).
   assert.ok(agreement > 0.85 && agreement < 0.995, `argmax agreement ${agreement}`);
@@ -198,7 +202,8 @@ test('mlp vs mlp-next: argmax agreement and max-abs-diff are measured on real mo
   const routes = await (await request(`${o.admin}/routes`)).body.json() as { routes: { name: string; shadow: { agreementRate: number } }[] };
   assert.equal(routes.routes.find((r) => r.name === 'cls')!.shadow.agreementRate, agreement);
   // The last layer differs: every pair differs by more than float noise.
-  await until(async () => await metric('outrider_shadow_requests_total', 'route="cls-diff",result="mismatch"') === 200);
+  await until(async () => Object.values(got = await results('cls-diff')).reduce((a, b) => a + b, 0) >= 200, 20_000);
+  assert.equal(got['mismatch'], 200, `results: ${JSON.stringify(got)}`);
   const sum = await metric('outrider_shadow_divergence_sum', 'route="cls-diff"');
   assert.ok(sum / 200 > 1e-3, `mean max-abs-diff ${sum / 200}`);
   const log = await o.waitForLog((l) => l['msg'] === 'shadow answer differs from the primary' && l['route'] === 'cls', 2_000);
