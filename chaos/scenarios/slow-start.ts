@@ -12,12 +12,14 @@ import { checkNoHang } from '../checks.ts';
 import type { Scenario } from '../scenario.ts';
 
 const TIMEOUT_MS = 1_000;
+/** How long after the replica's ready /readyz may still answer that the proxy warms its forward path. */
+const WARM_GRACE_MS = 2_000;
 
 export const slowStart: Scenario = {
   name: 'runtime-slow-start',
   fault: 'a `kind: process` runtime that sleeps before listening (slow model load), under load from the first second',
   criteria: {
-    readyz: '/readyz answers 503 naming the runtime until its replica is ready, then 200',
+    readyz: '/readyz answers 503 naming the runtime until its replica is ready, then 200 (after at most 2 s of "warming the proxy\'s forward path")',
     refused: 'requests before it is ready get 503 unavailable with Retry-After in < 50 ms of proxy time at p99; none waits for the start',
     serves: 'every request sent after the replica is ready succeeds',
     noHang: 'no request hangs or passes its deadline',
@@ -48,9 +50,19 @@ routes:
 
     const notReady = polls.filter((p) => p.at < readyAt - 150);
     const afterReady = polls.filter((p) => p.at > readyAt + 150);
+    // Between the replica's ready and /readyz 200, Outrider warms its own forward path (a few
+    // dozen requests, logged as 'proxy forward path warmed'); /readyz says so while it does. On a
+    // busy machine that can outlast the 150 ms margin, so those answers are allowed, but only
+    // before the first 200 and within WARM_GRACE_MS of the replica's ready.
+    const warming = (p: { at: number; status: number; body: string }): boolean => p.status === 503 && p.body.includes('warming the proxy') && p.at < readyAt + WARM_GRACE_MS;
+    const firstOk = afterReady.findIndex((p) => p.status === 200);
+    const settled = firstOk >= 0 && afterReady.slice(0, firstOk).every(warming) && afterReady.slice(firstOk).every((p) => p.status === 200);
+    const warmedLine = o.logs.find((l) => l['msg'] === 'proxy forward path warmed');
     r.figure('start to ready', ms(readyAt - load.startedAt));
-    r.check('readyz', notReady.length > 0 && notReady.every((p) => p.status === 503 && p.body.includes('slow')) && afterReady.length > 0 && afterReady.every((p) => p.status === 200),
-      `${notReady.filter((p) => p.status === 503 && p.body.includes('slow')).length}/${notReady.length} polls 503 naming "slow" before ready; ${afterReady.filter((p) => p.status === 200).length}/${afterReady.length} 200 after`);
+    r.figure('forward-path warm', warmedLine === undefined ? 'not logged' : ms(Number(warmedLine['ms'])));
+    const odd = afterReady.filter((p) => p.status !== 200).map((p) => `${Math.round(p.at - readyAt)} ms: ${p.status} ${p.body.replace(/\s+/g, ' ').slice(0, 120)}`);
+    r.check('readyz', notReady.length > 0 && notReady.every((p) => p.status === 503 && p.body.includes('slow')) && settled,
+      `${notReady.filter((p) => p.status === 503 && p.body.includes('slow')).length}/${notReady.length} polls 503 naming "slow" before ready; ${afterReady.filter((p) => p.status === 200).length}/${afterReady.length} 200 after${odd.length > 0 ? ` (the others: ${odd.join('; ')})` : ''}`);
 
     const early = sentBetween(samples, 0, readyAt);
     const refused = early.filter((s) => s.status === 503 && s.code === 'unavailable' && s.retryAfter !== null);
