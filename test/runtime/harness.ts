@@ -133,3 +133,12 @@ export async function getJson(origin: string, path: string, init?: RequestInit):
   const res = await fetch(`${origin}${path}`, init);
   return { status: res.status, body: await res.json() };
 }
+
+/** One inference on the bundled MLP (examples/models/mlp.onnx: input [1,64] -> logits [1,10]) served at `origin`. */
+export function inferMlp(origin: string): Promise<{ status: number; body: any }> {
+  return getJson(origin, '/v2/models/mlp/infer', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', data: new Array(64).fill(0.5) }] }),
+  });
+}

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { entryPath } from '../../runtime/entry-path.ts';
 import { createRuntimeManager } from '../../runtime/manager.ts';
-import { captureLogger, FAKE_WORKER, getJson, isAlive, onnxRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
+import { captureLogger, FAKE_WORKER, getJson, inferMlp, isAlive, onnxRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
 
 const fake = { onnxWorker: FAKE_WORKER };
 
@@ -122,11 +122,7 @@ test('the real ONNX worker is driven to ready and serves the bundled MLP', async
   t.after(() => manager.stop());
   await manager.start();
   const ready = await waitReady(manager, 'mlp', 0, 20_000);
-  const res = await getJson(ready.origin!, '/v2/models/mlp/infer', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', data: new Array(64).fill(0.5) }] }),
-  });
+  const res = await inferMlp(ready.origin!);
   assert.equal(res.status, 200);
   assert.deepEqual(res.body.outputs[0].shape, [1, 10]);
   // The worker's pino lines arrive as records of their own, tagged with the replica.

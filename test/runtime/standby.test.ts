@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntimeManager } from '../../runtime/manager.ts';
 import type { StandbyStatus } from '../../runtime/types.ts';
-import { captureLogger, getJson, isAlive, killQuietly, onnxRuntime, processRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
+import { captureLogger, getJson, inferMlp, isAlive, killQuietly, onnxRuntime, processRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
 
 const MLP = fileURLToPath(new URL('../../examples/models/mlp.onnx', import.meta.url));
 
@@ -103,11 +103,7 @@ test('the real ONNX worker: a killed replica of the bundled MLP takes over the w
     const s = replicaStatus(manager, 'mlp', 0);
     return s?.state === 'ready' && s.pid === spare.pid ? s : undefined;
   }, 5_000);
-  const res = await getJson(again.origin!, '/v2/models/mlp/infer', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', data: new Array(64).fill(0.5) }] }),
-  });
+  const res = await inferMlp(again.origin!);
   assert.equal(res.status, 200);
   assert.deepEqual(res.body.outputs[0].shape, [1, 10]);
   // Its worker metrics are gathered as the replica's now.
