@@ -54,7 +54,7 @@ routes:
     // dozen requests, logged as 'proxy forward path warmed'); /readyz says so while it does. On a
     // busy machine that can outlast the 150 ms margin, so those answers are allowed, but only
     // before the first 200 and within WARM_GRACE_MS of the replica's ready.
-    const warming = (p: { at: number; status: number; body: string }): boolean => p.status === 503 && p.body.includes('warming the proxy') && p.at < readyAt + WARM_GRACE_MS;
+    const warming = (p: (typeof polls)[number]): boolean => p.status === 503 && p.body.includes('warming the proxy') && p.at < readyAt + WARM_GRACE_MS;
     const firstOk = afterReady.findIndex((p) => p.status === 200);
     const settled = firstOk >= 0 && afterReady.slice(0, firstOk).every(warming) && afterReady.slice(firstOk).every((p) => p.status === 200);
     const warmedLine = o.logs.find((l) => l['msg'] === 'proxy forward path warmed');

@@ -183,14 +183,18 @@ test('mlp vs mlp-next: argmax agreement and max-abs-diff are measured on real mo
       assert.equal(b.status, 200, b.text);
     }));
   }
-  // Every copy ends in exactly one result; wait for all 200, then require that each was compared.
-  const results = async (route: string): Promise<Record<string, number>> => {
-    const out: Record<string, number> = {};
-    for (const r of ['match', 'mismatch', 'error', 'dropped', 'skipped']) out[r] = await metric('outrider_shadow_requests_total', `route="${route}",result="${r}"`);
-    return out;
+  // Every copy ends in exactly one result (the route's /routes counts); wait for all 200, then
+  // require that each was compared.
+  const settled = async (route: string): Promise<Record<string, number>> => {
+    let got: Record<string, number> = {};
+    await until(async () => {
+      const routes = await (await request(`${o.admin}/routes`)).body.json() as { routes: { name: string; shadow: { results: Record<string, number> } }[] };
+      got = routes.routes.find((r) => r.name === route)!.shadow.results;
+      return Object.values(got).reduce((a, b) => a + b, 0) >= 200;
+    }, 20_000);
+    return got;
   };
-  let got: Record<string, number> = {};
-  await until(async () => Object.values(got = await results('cls')).reduce((a, b) => a + b, 0) >= 200, 20_000);
+  const got = await settled('cls');
   assert.equal(got['match']! + got['mismatch']!, 200, `results: ${JSON.stringify(got)}`);
   const match = got['match']!;
   const mismatch = got['mismatch']!;
@@ -202,8 +206,8 @@ test('mlp vs mlp-next: argmax agreement and max-abs-diff are measured on real mo
   const routes = await (await request(`${o.admin}/routes`)).body.json() as { routes: { name: string; shadow: { agreementRate: number } }[] };
   assert.equal(routes.routes.find((r) => r.name === 'cls')!.shadow.agreementRate, agreement);
   // The last layer differs: every pair differs by more than float noise.
-  await until(async () => Object.values(got = await results('cls-diff')).reduce((a, b) => a + b, 0) >= 200, 20_000);
-  assert.equal(got['mismatch'], 200, `results: ${JSON.stringify(got)}`);
+  const diff = await settled('cls-diff');
+  assert.equal(diff['mismatch'], 200, `results: ${JSON.stringify(diff)}`);
   const sum = await metric('outrider_shadow_divergence_sum', 'route="cls-diff"');
   assert.ok(sum / 200 > 1e-3, `mean max-abs-diff ${sum / 200}`);
   const log = await o.waitForLog((l) => l['msg'] === 'shadow answer differs from the primary' && l['route'] === 'cls', 2_000);
