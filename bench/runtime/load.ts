@@ -21,6 +21,7 @@ export interface Answer {
   readonly us: number;              // send to the last body byte
   readonly backend: string | null;  // x-outrider-backend
   readonly error: string | null;    // the error code of a JSON error body, or the client error
+  readonly requestId: string | null; // x-request-id of the answer: joins it to Outrider's access-log line
 }
 
 async function send(p: Pool, path: string, body: Buffer): Promise<Answer> {
@@ -28,16 +29,18 @@ async function send(p: Pool, path: string, body: Buffer): Promise<Answer> {
   try {
     const res = await p.request({ path, method: 'POST', headers: HEADERS, body });
     const backend = res.headers['x-outrider-backend'];
+    const id = res.headers['x-request-id'];
+    const requestId = typeof id === 'string' ? id : null;
     if (res.statusCode === 200) {
       await res.body.dump();
-      return { status: 200, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: null };
+      return { status: 200, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: null, requestId };
     }
     const text = await res.body.text();
     let code = text.slice(0, 200);
     try { code = (JSON.parse(text) as { error: { code: string } }).error.code; } catch { /* not a JSON error body: keep its start */ }
-    return { status: res.statusCode, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: code };
+    return { status: res.statusCode, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: code, requestId };
   } catch (e) {
-    return { status: 0, us: (performance.now() - t0) * 1000, backend: null, error: (e as Error & { code?: string }).code ?? (e as Error).message };
+    return { status: 0, us: (performance.now() - t0) * 1000, backend: null, error: (e as Error & { code?: string }).code ?? (e as Error).message, requestId: null };
   }
 }
 

@@ -1,7 +1,16 @@
 // Recovery (issue 4): `mlp` at 2 replicas under a steady open-loop load; SIGKILL one replica's
 // pid (from /runtimes) and keep the load on until it is ready again. Which requests failed (in
-// flight at the kill, or sent after it), and how long the replica took to be ready again
+// flight on the killed replica, or not), and how long the replica took to be ready again
 // against minBackoff + its warmup time, with the phases read from Outrider's state log lines.
+//
+// A SIGKILLed process is not gone at the signal: the kernel frees its memory before it closes
+// its files, so for that teardown (~20-30 ms here, until the supervisor sees the exit) the
+// replica's sockets still take requests that nobody will answer. Nothing can tell that replica
+// from a live one until then, so a request the proxy handed it in that window was in flight on
+// the killed replica as much as one sent before the signal. The access log (joined by request
+// id) says which replica each request went to: "dying" requests are those sent to the killed
+// replica before its exit was seen; every other failure, and any request routed to the killed
+// replica after its exit was seen (before it is ready again), counts against the bar.
 // Run on fresh instances: without route retries, then with them (SPEC §2 `retry`); each both
 // without and with one warm spare process (restart.standby: 1), which the killed replica takes
 // over once its backoff has passed instead of starting a new process.
@@ -47,6 +56,7 @@ interface Failure {
   readonly doneMs: number;
   readonly status: number;
   readonly error: string | null;
+  readonly endpoint: string | null;   // from the access log
 }
 
 /** Milliseconds after the kill at which the victim entered each state (first time), from the log. */
@@ -63,6 +73,13 @@ interface VariantResult {
   readonly sentAfterKill: number;
   readonly failedAfterKill: number;
   readonly failedBeforeKill: number;
+  /** Sent after the kill, to the killed replica, before its exit was seen (crash seen). */
+  readonly sentToDying: number;
+  readonly failedToDying: number;
+  /** Sent after the kill and after its exit was seen, yet routed to the killed replica before it was ready again: should be none. */
+  readonly routedToDead: number;
+  /** Failed requests the access log has no line for (no x-request-id answer): not classified as dying. */
+  readonly unjoined: number;
   readonly failures: readonly Failure[];
   readonly p50BeforeUs: number;
   readonly p99BeforeUs: number;
@@ -87,6 +104,18 @@ function transitions(o: OutriderInstance, runtime: string, replica: number): { s
     // pino's `time`: epoch milliseconds (proxy/telemetry/log.ts); an ISO string from older logs.
     const at = typeof e.time === 'number' ? e.time : typeof e.time === 'string' ? Date.parse(e.time) : NaN;
     if (e.runtime === runtime && e.replica === replica && typeof e.state === 'string' && Number.isFinite(at)) out.push({ state: e.state, at });
+  }
+  return out;
+}
+
+/** Endpoint of each request by request id, from Outrider's access log (runtime replicas are `NAME/INDEX`). */
+function endpoints(o: OutriderInstance): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
+    if (!line.includes('"msg":"request"')) continue;
+    let e: { requestId?: unknown; endpoint?: unknown };
+    try { e = JSON.parse(line) as typeof e; } catch { continue; }
+    if (typeof e.requestId === 'string') out.set(e.requestId, typeof e.endpoint === 'string' ? e.endpoint : null);
   }
   return out;
 }
@@ -134,6 +163,8 @@ async function runVariant(ctx: BenchContext, v: Variant, index: number): Promise
     const readyPolledMs = performance.now() - killAt;
     await sleep(steadyS * 1000);
     const records = await run.stop();
+    // The access log is written in batches every 200 ms (proxy/telemetry/log.ts).
+    await sleep(400);
 
     const log = transitions(o, 'mlp', VICTIM);
     const phases: Phases = {};
@@ -147,7 +178,7 @@ async function runVariant(ctx: BenchContext, v: Variant, index: number): Promise
     const bootReady = boot.find((t) => t.state === 'ready');
     const revived = after[VICTIM]!;
     const warmupSeconds = revived.warmupSeconds ?? 0;
-    return analyse(v, ctx.opts.rate, records, killAt, {
+    return analyse(v, ctx.opts.rate, records, killAt, endpoints(o), {
       phases,
       firstBootMs: bootStart !== undefined && bootReady !== undefined ? bootReady.at - bootStart.at : null,
       // The log's ready time (ms resolution, no polling delay) when it was seen, else the poll.
@@ -166,10 +197,16 @@ async function runVariant(ctx: BenchContext, v: Variant, index: number): Promise
 
 type Timing = Pick<VariantResult, 'phases' | 'firstBootMs' | 'readyAgainMs' | 'warmupSeconds' | 'expectedMs' | 'oldPid' | 'newPid'>;
 
-function analyse(v: Variant, rate: number, records: readonly PacedRecord[], killAt: number, timing: Timing): VariantResult {
+function analyse(v: Variant, rate: number, records: readonly PacedRecord[], killAt: number, routed: ReadonlyMap<string, string | null>, timing: Timing): VariantResult {
   const failed = (r: PacedRecord) => r.status !== 200;
+  const victim = `mlp/${VICTIM}`;
+  const endpoint = (r: PacedRecord) => (r.requestId === null ? null : routed.get(r.requestId) ?? null);
+  // Without a crashed line (not expected), no window: every failure after the kill counts.
+  const seenAt = killAt + (timing.phases.crashed ?? 0);
+  const readyAt = killAt + timing.readyAgainMs;
   const inFlight = records.filter((r) => r.sentAt < killAt && r.doneAt >= killAt);
-  const afterKill = records.filter((r) => r.sentAt >= killAt);
+  const dying = records.filter((r) => r.sentAt >= killAt && r.sentAt < seenAt && endpoint(r) === victim);
+  const afterKill = records.filter((r) => r.sentAt >= killAt && !dying.includes(r));
   const beforeKill = records.filter((r) => r.doneAt < killAt);
   const recoveringUntil = killAt + timing.readyAgainMs;
   const steady = histogram();
@@ -191,7 +228,11 @@ function analyse(v: Variant, rate: number, records: readonly PacedRecord[], kill
     sentAfterKill: afterKill.length,
     failedAfterKill: afterKill.filter(failed).length,
     failedBeforeKill: beforeKill.filter(failed).length,
-    failures: records.filter(failed).map((r) => ({ sentMs: r.sentAt - killAt, doneMs: r.doneAt - killAt, status: r.status, error: r.error })),
+    sentToDying: dying.length,
+    failedToDying: dying.filter(failed).length,
+    routedToDead: records.filter((r) => r.sentAt >= seenAt && r.sentAt < readyAt && endpoint(r) === victim).length,
+    unjoined: records.filter((r) => failed(r) && endpoint(r) === null).length,
+    failures: records.filter(failed).map((r) => ({ sentMs: r.sentAt - killAt, doneMs: r.doneAt - killAt, status: r.status, error: r.error, endpoint: endpoint(r) })),
     p50BeforeUs: steady.getValueAtPercentile(50),
     p99BeforeUs: steady.getValueAtPercentile(99),
     p99RecoveringUs: recovering.getValueAtPercentile(99),
@@ -212,13 +253,14 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
     const r = await runVariant(ctx, v, i);
     results.push(r);
     ctx.say(`  ${r.variant}: ${r.sent} requests at ${r.rate}/s, ${r.sent - r.ok} failed (${r.failedInFlight} of ${r.inFlightAtKill} in flight at the kill, ` +
-      `${r.failedAfterKill} of ${r.sentAfterKill} sent after it); replica ready again ${fmt(r.readyAgainMs)} ms after the kill ` +
+      `${r.failedToDying} of ${r.sentToDying} sent to the dying replica, ${r.failedAfterKill} of ${r.sentAfterKill} other sent after it); replica ready again ${fmt(r.readyAgainMs)} ms after the kill ` +
       `(minBackoff + warmup = ${fmt(r.expectedMs)} ms)`);
   }
   const lines = [
-    ...formatTable(['variant', 'requests', 'failed', 'in flight at kill', 'failed of them', 'sent after kill', 'failed of them', 'p99 before us', 'p99 while recovering us'],
-      results.map((r) => [r.variant, String(r.sent), String(r.sent - r.ok), String(r.inFlightAtKill), String(r.failedInFlight), String(r.sentAfterKill),
-        String(r.failedAfterKill), fmt(r.p99BeforeUs), fmt(r.p99RecoveringUs)])),
+    ...formatTable(['variant', 'requests', 'failed', 'in flight at kill', 'failed of them', 'to the dying replica', 'failed of them', 'other after kill', 'failed of them',
+      'to it after exit seen', 'p99 before us', 'p99 while recovering us'],
+      results.map((r) => [r.variant, String(r.sent), String(r.sent - r.ok), String(r.inFlightAtKill), String(r.failedInFlight), String(r.sentToDying), String(r.failedToDying),
+        String(r.sentAfterKill), String(r.failedAfterKill), String(r.routedToDead), fmt(r.p99BeforeUs), fmt(r.p99RecoveringUs)])),
     '',
     ...formatTable(['variant', 'crash seen ms', 'backoff drawn ms', 'spawn+load ms', 'warmup ms', 'ready again ms', 'minBackoff+warmupSeconds ms', 'first boot ms'],
       results.map((r) => [r.variant, phase(r.phases, null, 'crashed'), phase(r.phases, 'backoff', 'starting'), phase(r.phases, 'starting', 'warming'),
@@ -228,7 +270,9 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
     '"standby 1": restart.standby 1, one warm spare process started once both replicas are ready (the kill waits for it); the killed replica takes it over after its backoff,',
     'so spawn+load is ~0 and warmupSeconds is the spare\'s own, measured when it warmed.',
     `open-loop load at ${ctx.opts.rate} req/s (batch 1) for ${ctx.opts.quick ? 1 : 3} s, SIGKILL of replica ${VICTIM}'s pid from /runtimes, load kept on until /runtimes shows it ready with a new pid, then ${ctx.opts.quick ? 1 : 3} s more.`,
-    '"in flight at kill": sent before the kill, answered after it (on either replica: x-outrider-backend names the runtime, not the replica); "sent after kill": new requests.',
+    '"in flight at kill": sent before the kill, answered after it (on either replica); "to the dying replica": sent after the kill but routed (access log, joined by request id)',
+    `to replica ${VICTIM} before its exit was seen (crash seen): its sockets still took requests while the kernel tore the process down, so nothing could route around it yet;`,
+    '"other after kill": every other new request; "to it after exit seen": routed to the killed replica after its exit was seen and before it was ready again (should be 0).',
     'phases from outrider\'s "runtime replica state" log lines, ms after the kill: crash seen = crashed; backoff drawn = backoff -> starting (decorrelated jitter, between minBackoff and',
     '3x the previous delay); spawn+load = starting -> warming; warmup = warming -> ready. "minBackoff+warmupSeconds": the bar, with warmupSeconds of the new replica from /runtimes.',
   ];
@@ -240,14 +284,15 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
         `+ (warming->ready minus warmupSeconds) ${fmt(p.ready - p.warming - r.warmupSeconds * 1000)} ms`);
     }
     for (const f of r.failures.slice(0, 5)) {
-      lines.push(`  ${r.variant}: failed request sent ${fmt(f.sentMs, 1)} ms, answered ${fmt(f.doneMs, 1)} ms after the kill: ${f.status} ${f.error ?? ''}${MEANING[f.error ?? ''] ?? ''}`);
+      lines.push(`  ${r.variant}: failed request sent ${fmt(f.sentMs, 1)} ms, answered ${fmt(f.doneMs, 1)} ms after the kill, on ${f.endpoint ?? 'an endpoint the access log does not name'}: ${f.status} ${f.error ?? ''}${MEANING[f.error ?? ''] ?? ''}`);
     }
     if (r.failures.length > 5) lines.push(`  ${r.variant}: ... ${r.failures.length - 5} more failures`);
   }
   const bars: Bar[] = [];
   for (const r of results) {
     if (r.retries) bars.push(bar(`failed requests (${r.variant})`, r.sent - r.ok, 'requests', { atMost: 0 }));
-    else bars.push(bar(`failed requests not in flight at the kill (${r.variant})`, r.failedAfterKill + r.failedBeforeKill, 'requests', { atMost: 0 }));
+    else bars.push(bar(`failed requests not in flight on the killed replica (${r.variant})`, r.failedAfterKill + r.failedBeforeKill, 'requests', { atMost: 0 }));
+    bars.push(bar(`requests routed to the killed replica after its exit was seen (${r.variant})`, r.routedToDead, 'requests', { atMost: 0 }));
     bars.push(bar(`SIGKILLed replica ready again (${r.variant})`, r.readyAgainMs, 'ms', { atMost: Math.round(r.expectedMs) }));
   }
   return { scenario: 'recovery', seconds: (performance.now() - t0) / 1000, lines, bars, figures: { minBackoffMs: MIN_BACKOFF_MS, variants: results } };
