@@ -156,9 +156,13 @@ try {
     const rows = inputs[0]?.dims[0] ?? 1;
     let times = warmTimes.get(rows);
     if (times === undefined) warmTimes.set(rows, times = []);
-    // CPU time, not wall time: replicas warming side by side on a busy machine preempt each other
-    // (the process's CPU clock, exact where the thread's advances in ticks: cpu-time.ts).
-    times.push(r.cpuSeconds ?? r.seconds);
+    // The smaller of wall time and the process's CPU time (exact, where the thread's own clock
+    // advances in ticks: cpu-time.ts). Each is an upper bound on the CPU the run took on its
+    // thread, and each is inflated by something else: wall time by preemption (replicas warming
+    // side by side on a busy machine), the process's CPU by its other threads (V8 compiling and
+    // collecting the warmup's code in the background). Taking either alone, a busy CI run put
+    // the bundled mlp (~0.1 ms a batch) on the thread.
+    times.push(r.cpuSeconds === undefined ? r.seconds : Math.min(r.seconds, r.cpuSeconds));
     return r;
   };
   let run: RunBatch = timed(session);
@@ -239,8 +243,8 @@ function fixedShapes(sig: Signature): boolean {
  * Where session.run executes once ready. `auto`: inline on CPU when the warmup covered every
  * shape a batch can take (no dynamic dim besides the batch dim: a sequence length has no bound
  * warmup could have measured) and every batch size's fastest warm run took under
- * INLINE_MAX_SECONDS of the worker process's CPU (the fastest: the first call at a new shape
- * is a cold one). Without warmup runs there is nothing to judge by.
+ * INLINE_MAX_SECONDS (the smaller of its wall time and the worker process's CPU time; the
+ * fastest run: the first call at a new shape is a cold one). Without warmup runs there is nothing to judge by.
  */
 function placement(cfg: OnnxRuntimeConfig, provider: 'cpu' | 'cuda', sig: Signature, times: ReadonlyMap<number, readonly number[]>): 'inline' | 'thread' {
   if (cfg.inference !== 'auto') return cfg.inference;
