@@ -31,7 +31,11 @@ export interface RunResult {
   readonly outputs: readonly Tensor[];
   /** Wall time of session.run. */
   readonly seconds: number;
-  /** CPU time of the worker process over the same span (cpu-time.ts): unlike wall time, not inflated by preemption. */
+  /**
+   * CPU time of the worker process over the same span (cpu-time.ts): unlike wall time, not
+   * inflated by preemption. Only when the run was asked to time it (warmup's runs, which
+   * `inference: auto` judges): two getrusage calls a batch are not spent on serving.
+   */
   readonly cpuSeconds?: number;
 }
 

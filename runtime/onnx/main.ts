@@ -152,7 +152,7 @@ try {
   const warmTimes = new Map<number, number[]>();
   // Times every run into warmTimes: warmup's runs are what `auto` and the ready log judge by.
   const timed = (target: InferenceThread | InlineSession): RunBatch => async (inputs) => {
-    const r = await target.run(inputs);
+    const r = await target.run(inputs, true);
     const rows = inputs[0]?.dims[0] ?? 1;
     let times = warmTimes.get(rows);
     if (times === undefined) warmTimes.set(rows, times = []);

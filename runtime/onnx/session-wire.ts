@@ -17,10 +17,11 @@ export interface WireTensor {
   readonly data: TypedArray;
 }
 
-export type ToThread = { readonly type: 'run'; readonly id: number; readonly inputs: readonly WireTensor[] };
+/** `timeCpu`: also measure the run's cpuSeconds (warmup's runs only). */
+export type ToThread = { readonly type: 'run'; readonly id: number; readonly inputs: readonly WireTensor[]; readonly timeCpu: boolean };
 
 export type FromThread =
   | { readonly type: 'loaded'; readonly provider: 'cpu' | 'cuda'; readonly warning: string | null; readonly inputs: readonly RawValueMetadata[]; readonly outputs: readonly RawValueMetadata[] }
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly seconds: number; readonly cpuSeconds: number; readonly outputs: readonly WireTensor[] }
+  | { readonly type: 'result'; readonly id: number; readonly seconds: number; readonly cpuSeconds: number | null; readonly outputs: readonly WireTensor[] }
   | { readonly type: 'error'; readonly id: number; readonly message: string };

@@ -76,8 +76,8 @@ export class InferenceThread {
     return new InferenceThread(worker, first);
   }
 
-  /** Runs one batch; `inputs` are in the model's input order and their buffers are transferred. */
-  run(inputs: readonly Tensor[]): Promise<RunResult> {
+  /** Runs one batch; `inputs` are in the model's input order and their buffers are transferred; `timeCpu`: also measure cpuSeconds. */
+  run(inputs: readonly Tensor[], timeCpu = false): Promise<RunResult> {
     if (this.#closing) return Promise.reject(new OutriderError('unavailable', 'inference session is closed'));
     const id = this.#nextId++;
     const wire: WireTensor[] = [];
@@ -89,7 +89,7 @@ export class InferenceThread {
       wire.push({ type: t.type.ort, dims: t.dims, data });
       transfer.push(data.buffer as ArrayBuffer);
     }
-    const msg: ToThread = { type: 'run', id, inputs: wire };
+    const msg: ToThread = { type: 'run', id, inputs: wire, timeCpu };
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage(msg, transfer);
@@ -115,7 +115,8 @@ export class InferenceThread {
       return;
     }
     try {
-      p.resolve({ seconds: msg.seconds, cpuSeconds: msg.cpuSeconds, outputs: msg.outputs.map(fromWire) });
+      const outputs = msg.outputs.map(fromWire);
+      p.resolve(msg.cpuSeconds === null ? { seconds: msg.seconds, outputs } : { seconds: msg.seconds, cpuSeconds: msg.cpuSeconds, outputs });
     } catch (e) {
       p.reject(e as Error);
     }
