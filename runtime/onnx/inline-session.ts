@@ -55,8 +55,9 @@ export class InlineSession {
     const cpu = timeCpu ? cpuSpan() : null;
     const result = await this.#session.run(feeds);
     const seconds = (performance.now() - started) / 1000;
+    const cpuSeconds = cpu === null ? null : cpu();
     const outputs = this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor));
-    return cpu === null ? { seconds, outputs } : { seconds, cpuSeconds: cpu(), outputs };
+    return cpuSeconds === null ? { seconds, outputs } : { seconds, cpuSeconds, outputs };
   }
 
   close(): Promise<void> {
