@@ -52,12 +52,11 @@ export class InlineSession {
       feeds[this.#inputNames[k]!] = new ort.Tensor(t.type.ort as 'float32', t.data as Float32Array, t.dims);
     }
     const started = performance.now();
-    const cpu = timeCpu ? cpuSpan() : null;
+    const cpu = timeCpu ? cpuSpan() : undefined;
     const result = await this.#session.run(feeds);
     const seconds = (performance.now() - started) / 1000;
-    const cpuSeconds = cpu === null ? null : cpu();
-    const outputs = this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor));
-    return cpuSeconds === null ? { seconds, outputs } : { seconds, cpuSeconds, outputs };
+    const cpuSeconds = cpu?.();
+    return { seconds, cpuSeconds, outputs: this.#outputNames.map((name) => toTensor(result[name] as ort.Tensor)) };
   }
 
   close(): Promise<void> {

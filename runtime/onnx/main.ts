@@ -162,7 +162,7 @@ try {
     // side by side on a busy machine), the process's CPU by its other threads (V8 compiling and
     // collecting the warmup's code in the background). Taking either alone, a busy CI run put
     // the bundled mlp (~0.1 ms a batch) on the thread.
-    times.push(r.cpuSeconds === undefined ? r.seconds : Math.min(r.seconds, r.cpuSeconds));
+    times.push(Math.min(r.seconds, r.cpuSeconds ?? r.seconds));
     return r;
   };
   let run: RunBatch = timed(session);

@@ -115,8 +115,7 @@ export class InferenceThread {
       return;
     }
     try {
-      const outputs = msg.outputs.map(fromWire);
-      p.resolve(msg.cpuSeconds === null ? { seconds: msg.seconds, outputs } : { seconds: msg.seconds, cpuSeconds: msg.cpuSeconds, outputs });
+      p.resolve({ seconds: msg.seconds, cpuSeconds: msg.cpuSeconds ?? undefined, outputs: msg.outputs.map(fromWire) });
     } catch (e) {
       p.reject(e as Error);
     }
