@@ -28,17 +28,20 @@ async function send(p: Pool, path: string, body: Buffer): Promise<Answer> {
   const t0 = performance.now();
   try {
     const res = await p.request({ path, method: 'POST', headers: HEADERS, body });
-    const backend = res.headers['x-outrider-backend'];
-    const id = res.headers['x-request-id'];
-    const requestId = typeof id === 'string' ? id : null;
+    const header = (name: string): string | null => {
+      const v = res.headers[name];
+      return typeof v === 'string' ? v : null;
+    };
+    const backend = header('x-outrider-backend');
+    const requestId = header('x-request-id');
     if (res.statusCode === 200) {
       await res.body.dump();
-      return { status: 200, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: null, requestId };
+      return { status: 200, us: (performance.now() - t0) * 1000, backend, error: null, requestId };
     }
     const text = await res.body.text();
     let code = text.slice(0, 200);
     try { code = (JSON.parse(text) as { error: { code: string } }).error.code; } catch { /* not a JSON error body: keep its start */ }
-    return { status: res.statusCode, us: (performance.now() - t0) * 1000, backend: typeof backend === 'string' ? backend : null, error: code, requestId };
+    return { status: res.statusCode, us: (performance.now() - t0) * 1000, backend, error: code, requestId };
   } catch (e) {
     return { status: 0, us: (performance.now() - t0) * 1000, backend: null, error: (e as Error & { code?: string }).code ?? (e as Error).message, requestId: null };
   }

@@ -94,13 +94,20 @@ interface VariantResult {
   readonly newPid: number | null;
 }
 
+/** Outrider's JSON log lines that contain `marker` (a cheap test before parsing), parsed. */
+function logRecords(o: OutriderInstance, marker: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
+    if (!line.includes(marker)) continue;
+    try { out.push(JSON.parse(line) as Record<string, unknown>); } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
 /** The state transitions of one replica in Outrider's log, with their wall-clock times. */
 function transitions(o: OutriderInstance, runtime: string, replica: number): { state: string; at: number }[] {
   const out: { state: string; at: number }[] = [];
-  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
-    if (!line.includes('"state"')) continue;
-    let e: { runtime?: unknown; replica?: unknown; state?: unknown; time?: unknown };
-    try { e = JSON.parse(line) as typeof e; } catch { continue; }
+  for (const e of logRecords(o, '"state"')) {
     // pino's `time`: epoch milliseconds (proxy/telemetry/log.ts); an ISO string from older logs.
     const at = typeof e.time === 'number' ? e.time : typeof e.time === 'string' ? Date.parse(e.time) : NaN;
     if (e.runtime === runtime && e.replica === replica && typeof e.state === 'string' && Number.isFinite(at)) out.push({ state: e.state, at });
@@ -111,10 +118,7 @@ function transitions(o: OutriderInstance, runtime: string, replica: number): { s
 /** Endpoint of each request by request id, from Outrider's access log (runtime replicas are `NAME/INDEX`). */
 function endpoints(o: OutriderInstance): Map<string, string | null> {
   const out = new Map<string, string | null>();
-  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
-    if (!line.includes('"msg":"request"')) continue;
-    let e: { requestId?: unknown; endpoint?: unknown };
-    try { e = JSON.parse(line) as typeof e; } catch { continue; }
+  for (const e of logRecords(o, '"msg":"request"')) {
     if (typeof e.requestId === 'string') out.set(e.requestId, typeof e.endpoint === 'string' ? e.endpoint : null);
   }
   return out;
@@ -220,17 +224,16 @@ function analyse(v: Variant, rate: number, records: readonly PacedRecord[], kill
   const seenAt = killAt + (timing.phases.crashed === undefined ? 0 : timing.phases.crashed + 1);
   const readyAt = killAt + timing.readyAgainMs;
   const inFlight = records.filter((r) => r.sentAt < killAt && r.doneAt >= killAt);
-  const dying = records.filter((r) => r.sentAt >= killAt && r.sentAt < seenAt && endpoint(r) === victim);
-  const afterKill = records.filter((r) => r.sentAt >= killAt && !dying.includes(r));
+  const dying = new Set(records.filter((r) => r.sentAt >= killAt && r.sentAt < seenAt && endpoint(r) === victim));
+  const afterKill = records.filter((r) => r.sentAt >= killAt && !dying.has(r));
   const beforeKill = records.filter((r) => r.doneAt < killAt);
-  const recoveringUntil = killAt + timing.readyAgainMs;
   const steady = histogram();
   const recovering = histogram();
   for (const r of records) {
     if (failed(r)) continue;
     const us = Math.max(1, Math.round(r.us));
     if (r.doneAt < killAt) steady.recordValue(us);
-    else if (r.sentAt >= killAt && r.sentAt < recoveringUntil) recovering.recordValue(us);
+    else if (r.sentAt >= killAt && r.sentAt < readyAt) recovering.recordValue(us);
   }
   return {
     variant: v.name,
@@ -243,8 +246,8 @@ function analyse(v: Variant, rate: number, records: readonly PacedRecord[], kill
     sentAfterKill: afterKill.length,
     failedAfterKill: afterKill.filter(failed).length,
     failedBeforeKill: beforeKill.filter(failed).length,
-    sentToDying: dying.length,
-    failedToDying: dying.filter(failed).length,
+    sentToDying: dying.size,
+    failedToDying: [...dying].filter(failed).length,
     // Failed ones only: between its crash and its ready line the replica has no endpoint at all
     // (runtime/replica.ts), so a 200 from it near the ready edge came from the new process.
     routedToDead: records.filter((r) => failed(r) && r.sentAt >= seenAt && r.sentAt < readyAt && endpoint(r) === victim).length,
