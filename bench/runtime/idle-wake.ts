@@ -20,6 +20,8 @@ const PAUSES_MS = [0, 1, 10, 100, 300, 1000];
 const BODY = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 64], datatype: 'FP32', data: Array.from({ length: 64 }, (_, i) => Math.sin(i)) }] });
 
 const child = spawn(process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+// An interrupted run takes its server with it.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { child.kill('SIGTERM'); process.exit(130); });
 const port = await new Promise<number>((resolve, reject) => {
   let out = '';
   child.stdout.on('data', (c: Buffer) => {
