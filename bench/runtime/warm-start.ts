@@ -20,6 +20,8 @@ import { fmt, formatTable, median, ratio } from './report.ts';
 const MLP = join(REPO_ROOT, 'examples', 'models', 'mlp.onnx');
 const MAX_BATCH = 32;
 const WITHIN = 2;
+/** Idle time before each request of the paused control (bench/runtime/idle-wake.ts: a warm trivial server pays ~9x after 100 ms). */
+const PAUSE_MS = 100;
 
 type Via = 'outrider' | 'worker direct';
 
@@ -30,6 +32,9 @@ interface SizeFigures {
   readonly warmP50Us: number;
   readonly ratio: number;         // first / warm p50
   readonly secondRatio: number;   // second / warm p50: the noise reference
+  /** The same size on the warm instance, sent after a PAUSE_MS pause: the machine's wake-up floor. */
+  readonly pausedUs: number;
+  readonly pausedRatio: number;
 }
 
 interface Instance {
@@ -42,6 +47,8 @@ interface Instance {
   readonly worst: SizeFigures;
   readonly over: number;
   readonly secondOver: number;
+  readonly pausedOver: number;
+  readonly pausedWorst: number;
 }
 
 function ok(a: Answer, what: string): number {
@@ -81,20 +88,29 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
     for (let round = 0; round < rounds; round++) {
       for (let size = 1; size <= MAX_BATCH; size++) warm[size - 1]!.recordValue(Math.max(1, Math.round(ok(await client.send(bodies[size - 1]!), `warm request at batch size ${size}`))));
     }
+    // The paused control: every size once more on the now warm instance, each after an idle
+    // pause, as the first request after readiness follows the instance's idle moments.
+    const paused: number[] = [];
+    for (let size = 1; size <= MAX_BATCH; size++) {
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      paused.push(ok(await client.send(bodies[size - 1]!), `paused request at batch size ${size}`));
+    }
     const sizes = first.map((us, k) => {
       const warmP50Us = warm[k]!.getValueAtPercentile(50);
-      return { size: k + 1, firstUs: us, secondUs: second[k]!, warmP50Us, ratio: us / warmP50Us, secondRatio: second[k]! / warmP50Us };
+      return { size: k + 1, firstUs: us, secondUs: second[k]!, warmP50Us, ratio: us / warmP50Us, secondRatio: second[k]! / warmP50Us, pausedUs: paused[k]!, pausedRatio: paused[k]! / warmP50Us };
     });
     const worst = sizes.reduce((w, s) => (s.ratio > w.ratio ? s : w));
     const over = sizes.filter((s) => s.ratio > WITHIN).length;
     const secondOver = sizes.filter((s) => s.secondRatio > WITHIN).length;
+    const pausedOver = sizes.filter((s) => s.pausedRatio > WITHIN).length;
+    const pausedWorst = Math.max(...sizes.map((s) => s.pausedRatio));
     const warmupSeconds = (await replicas(o, 'mlp'))[0]?.warmupSeconds ?? null;
     const errors = errorLines(o);
     if (errors.length > 0) throw new Error(`outrider logged errors: ${errors[0]!.slice(0, 300)}`);
     const readyAfterMs = readyAt - o.child.startedAt;
     ctx.say(`  ${via} instance ${instance}: ready ${fmt(readyAfterMs)} ms after spawn; worst first/warm ${ratio(worst.ratio)} at batch ${worst.size} ` +
-      `(${fmt(worst.firstUs)} vs ${fmt(worst.warmP50Us)} us), ${over} of ${MAX_BATCH} sizes over ${WITHIN}x (second pass: ${secondOver}); batch 1: ${ratio(sizes[0]!.ratio)}`);
-    return { via, instance, readyAfterMs, warmupSeconds, sizes, worst, over, secondOver };
+      `(${fmt(worst.firstUs)} vs ${fmt(worst.warmP50Us)} us), ${over} of ${MAX_BATCH} sizes over ${WITHIN}x (second pass: ${secondOver}; warm after ${PAUSE_MS} ms pauses: ${pausedOver}, worst ${ratio(pausedWorst)}); batch 1: ${ratio(sizes[0]!.ratio)}`);
+    return { via, instance, readyAfterMs, warmupSeconds, sizes, worst, over, secondOver, pausedOver, pausedWorst };
   } finally {
     await client?.close();
     await ctx.processes.stop(o.child, 20_000);
@@ -109,6 +125,8 @@ function perSize(instances: readonly Instance[]): SizeFigures[] {
     warmP50Us: median(instances.map((i) => i.sizes[k]!.warmP50Us)),
     ratio: median(instances.map((i) => i.sizes[k]!.ratio)),
     secondRatio: median(instances.map((i) => i.sizes[k]!.secondRatio)),
+    pausedUs: median(instances.map((i) => i.sizes[k]!.pausedUs)),
+    pausedRatio: median(instances.map((i) => i.sizes[k]!.pausedRatio)),
   }));
 }
 
@@ -122,6 +140,7 @@ export async function warmStartScenario(ctx: BenchContext): Promise<ScenarioResu
   }
   const of = (via: Via) => instances.filter((i) => i.via === via);
   const medianWorst = (via: Via) => median(of(via).map((i) => i.worst.ratio));
+  const medianPausedWorst = (via: Via) => median(of(via).map((i) => i.pausedWorst));
   const sizes = { outrider: perSize(of('outrider')), direct: perSize(of('worker direct')) };
   const shown = sizes.outrider.filter((s, k) => s.size <= 4 || s.size % 8 === 0 || s.ratio > WITHIN || sizes.direct[k]!.ratio > WITHIN);
   const lines = [
@@ -138,10 +157,12 @@ export async function warmStartScenario(ctx: BenchContext): Promise<ScenarioResu
     `sizes whose median first/warm is over ${WITHIN}x: outrider ${sizes.outrider.filter((s) => s.ratio > WITHIN).map((s) => s.size).join(', ') || 'none'}; ` +
       `worker direct ${sizes.direct.filter((s) => s.ratio > WITHIN).map((s) => s.size).join(', ') || 'none'}`,
     `worst first/warm, median over instances: outrider ${ratio(medianWorst('outrider'))} (the bar), worker direct ${ratio(medianWorst('worker direct'))}`,
+    `control, the same instances warm, each size sent after a ${PAUSE_MS} ms pause: worst paused/warm, median over instances: outrider ${ratio(medianPausedWorst('outrider'))}, ` +
+      `worker direct ${ratio(medianPausedWorst('worker direct'))} (nothing is cold here: what this shows is the machine waking idle processes)`,
     '',
     `each instance: a fresh outrider, mlp with 1 replica, maxBatchSize ${MAX_BATCH}, maxQueueDelay 0ms, warmup iterations 20; /readyz polled every 2 ms; then on one keep-alive`,
     `connection (opened first by a GET that matches no route): the first request at each size 1..${MAX_BATCH} in order, a second pass the same way, then ${ctx.opts.quick ? 15 : 30} rounds`,
-    'over every size for the warm p50. "outrider": through the data port (the bar); "worker direct": to the replica\'s origin from /runtimes, on other fresh instances.',
+    `over every size for the warm p50, then every size once more after a ${PAUSE_MS} ms pause each (the paused control). ` + '"outrider": through the data port (the bar); "worker direct": to the replica\'s origin from /runtimes, on other fresh instances.',
     'Through outrider, the first request at batch 1 is also the first the proxy forwards: it opens the proxy\'s connection to the worker and runs its forward path cold.',
   ];
   return {
@@ -149,6 +170,10 @@ export async function warmStartScenario(ctx: BenchContext): Promise<ScenarioResu
     seconds: (performance.now() - t0) / 1000,
     lines,
     bars: [bar('first request / warm p50 at the worst size (median over instances)', medianWorst('outrider'), 'x', { atMost: WITHIN })],
-    figures: { medianWorst: { outrider: medianWorst('outrider'), workerDirect: medianWorst('worker direct') }, instances, perSize: sizes },
+    figures: {
+      medianWorst: { outrider: medianWorst('outrider'), workerDirect: medianWorst('worker direct') },
+      medianPausedWorst: { outrider: medianPausedWorst('outrider'), workerDirect: medianPausedWorst('worker direct') },
+      pauseMs: PAUSE_MS, instances, perSize: sizes,
+    },
   };
 }
