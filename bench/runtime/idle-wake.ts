@@ -7,11 +7,13 @@
 // connection, a fully warm client and server; after each pause, the first and second request.
 //
 //   node bench/runtime/idle-wake.ts [--trials N]
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'undici';
 import { benchArgs, countArg } from '../args.ts';
 import { REPO_ROOT } from '../overhead/outrider.ts';
+import { Processes, portLine, waitForLine } from '../overhead/processes.ts';
+import { median } from './report.ts';
 
 const USAGE = 'usage: node bench/runtime/idle-wake.ts [--trials N]   (pauses per length, default 10)';
 const args = benchArgs({ trials: { type: 'string' } }, USAGE);
@@ -19,18 +21,12 @@ const TRIALS = countArg('trials', args.trials, 10, 1, USAGE);
 const PAUSES_MS = [0, 1, 10, 100, 300, 1000];
 const BODY = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 64], datatype: 'FP32', data: Array.from({ length: 64 }, (_, i) => Math.sin(i)) }] });
 
-const child = spawn(process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const processes = new Processes();
 // An interrupted run takes its server with it.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { child.kill('SIGTERM'); process.exit(130); });
-const port = await new Promise<number>((resolve, reject) => {
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-    const m = /\{"port":(\d+)\}/.exec(out);
-    if (m !== null) resolve(Number(m[1]));
-  });
-  child.once('exit', (code) => reject(new Error(`upstream exited (${code}) before it listened`)));
-});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void processes.stopAll().finally(() => process.exit(130)));
+process.once('exit', () => processes.killAllNow());
+const upstream = processes.start('upstream', process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { cpu: null });
+const port = await waitForLine(upstream, portLine, 10_000);
 const client = new Client(`http://127.0.0.1:${port}`);
 const one = async (): Promise<number> => {
   const t = performance.now();
@@ -39,7 +35,6 @@ const one = async (): Promise<number> => {
   if (r.statusCode !== 200) throw new Error(`upstream answered ${r.statusCode}`);
   return (performance.now() - t) * 1000;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 try {
   for (let i = 0; i < 2000; i++) await one();
   const steady: number[] = [];
@@ -49,7 +44,7 @@ try {
   for (const pause of PAUSES_MS) {
     const first: number[] = [], second: number[] = [];
     for (let k = 0; k < TRIALS; k++) {
-      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      if (pause > 0) await sleep(pause);
       first.push(await one());
       second.push(await one());
     }
@@ -58,5 +53,5 @@ try {
   }
 } finally {
   await client.close();
-  child.kill('SIGTERM');
+  await processes.stopAll();
 }

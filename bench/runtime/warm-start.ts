@@ -9,6 +9,7 @@
 // the machine's noise, not a cold path.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { bar } from './bench.ts';
 import type { BenchContext, ScenarioResult } from './bench.ts';
 import { OneClient, histogram } from './load.ts';
@@ -76,9 +77,13 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
     }
     client = new OneClient(url);
     await client.connect();
-    const pass = async (what: string): Promise<number[]> => {
+    /** One request at each size 1..MAX_BATCH in order, each after `pauseMs` idle (0: back to back). */
+    const pass = async (what: string, pauseMs = 0): Promise<number[]> => {
       const us: number[] = [];
-      for (let size = 1; size <= MAX_BATCH; size++) us.push(ok(await client!.send(bodies[size - 1]!), `${what} request at batch size ${size}`));
+      for (let size = 1; size <= MAX_BATCH; size++) {
+        if (pauseMs > 0) await sleep(pauseMs);
+        us.push(ok(await client!.send(bodies[size - 1]!), `${what} request at batch size ${size}`));
+      }
       return us;
     };
     const first = await pass('first');
@@ -90,11 +95,7 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
     }
     // The paused control: every size once more on the now warm instance, each after an idle
     // pause, as the first request after readiness follows the instance's idle moments.
-    const paused: number[] = [];
-    for (let size = 1; size <= MAX_BATCH; size++) {
-      await new Promise((r) => setTimeout(r, PAUSE_MS));
-      paused.push(ok(await client.send(bodies[size - 1]!), `paused request at batch size ${size}`));
-    }
+    const paused = await pass('paused', PAUSE_MS);
     const sizes = first.map((us, k) => {
       const warmP50Us = warm[k]!.getValueAtPercentile(50);
       return { size: k + 1, firstUs: us, secondUs: second[k]!, warmP50Us, ratio: us / warmP50Us, secondRatio: second[k]! / warmP50Us, pausedUs: paused[k]!, pausedRatio: paused[k]! / warmP50Us };
@@ -163,7 +164,7 @@ export async function warmStartScenario(ctx: BenchContext): Promise<ScenarioResu
     `each instance: a fresh outrider, mlp with 1 replica, maxBatchSize ${MAX_BATCH}, maxQueueDelay 0ms, warmup iterations 20; /readyz polled every 2 ms; then on one keep-alive`,
     `connection (opened first by a GET that matches no route): the first request at each size 1..${MAX_BATCH} in order, a second pass the same way, then ${ctx.opts.quick ? 15 : 30} rounds`,
     `over every size for the warm p50, then every size once more after a ${PAUSE_MS} ms pause each (the paused control). ` + '"outrider": through the data port (the bar); "worker direct": to the replica\'s origin from /runtimes, on other fresh instances.',
-    'Through outrider, the first request at batch 1 is also the first the proxy forwards: it opens the proxy\'s connection to the worker and runs its forward path cold.',
+    'Through outrider, the first request at batch 1 is also the first client request the proxy forwards (its own warmup left its connections to the worker open).',
   ];
   return {
     scenario: 'warm-start',
