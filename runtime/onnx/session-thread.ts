@@ -82,10 +82,10 @@ if (opened !== null) {
         feeds[inputNames[k]!] = new ort.Tensor(w.type as 'float32', w.data as Float32Array, w.dims);
       }
       const started = performance.now();
-      const cpu = msg.timeCpu ? cpuSpan() : null;
+      const cpu = msg.timeCpu ? cpuSpan() : undefined;
       const result = await session.run(feeds);
       const seconds = (performance.now() - started) / 1000;
-      const cpuSeconds = cpu === null ? null : cpu();
+      const cpuSeconds = cpu?.();
       const outputs = session.outputNames.map((name) => toWire(result[name] as ort.Tensor));
       post({ type: 'result', id: msg.id, seconds, cpuSeconds, outputs }, outputs.map((o) => o.data.buffer as ArrayBuffer));
     } catch (e) {

@@ -23,5 +23,5 @@ export type ToThread = { readonly type: 'run'; readonly id: number; readonly inp
 export type FromThread =
   | { readonly type: 'loaded'; readonly provider: 'cpu' | 'cuda'; readonly warning: string | null; readonly inputs: readonly RawValueMetadata[]; readonly outputs: readonly RawValueMetadata[] }
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly seconds: number; readonly cpuSeconds: number | null; readonly outputs: readonly WireTensor[] }
+  | { readonly type: 'result'; readonly id: number; readonly seconds: number; readonly cpuSeconds?: number; readonly outputs: readonly WireTensor[] }
   | { readonly type: 'error'; readonly id: number; readonly message: string };

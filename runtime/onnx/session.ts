@@ -115,7 +115,7 @@ export class InferenceThread {
       return;
     }
     try {
-      p.resolve({ seconds: msg.seconds, cpuSeconds: msg.cpuSeconds ?? undefined, outputs: msg.outputs.map(fromWire) });
+      p.resolve({ seconds: msg.seconds, cpuSeconds: msg.cpuSeconds, outputs: msg.outputs.map(fromWire) });
     } catch (e) {
       p.reject(e as Error);
     }
