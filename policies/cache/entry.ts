@@ -130,6 +130,34 @@ export function decodeEntry(buf: Buffer): Entry | null {
   }
 }
 
+/** Entries decoded on a read of the store, remembered by their bytes' identity (decodeStored). */
+const DECODED_MAX = 1024;
+/** Header bytes past which an entry is decoded afresh on every read instead of being remembered. */
+const DECODED_MAX_HEADER_BYTES = 4 * 1024;
+const decoded = new WeakMap<Buffer, Entry>();
+const decodedRing: (WeakRef<Buffer> | undefined)[] = new Array(DECODED_MAX);
+let decodedNext = 0;
+
+/**
+ * decodeEntry for bytes read from the store: a store holds an entry's bytes in one Buffer until
+ * it replaces or evicts it, so the entry decoded from that Buffer is remembered (a WeakMap: it
+ * goes with the Buffer) and a hit skips the decode (its header strings, arrays and objects).
+ * At most DECODED_MAX are remembered, the oldest forgotten first, and none with large headers:
+ * the memory they take beside the store stays small and bounded.
+ */
+export function decodeStored(buf: Buffer): Entry | null {
+  const known = decoded.get(buf);
+  if (known !== undefined) return known;
+  const e = decodeEntry(buf);
+  if (e === null || buf.length - e.body.length > DECODED_MAX_HEADER_BYTES) return e;
+  const old = decodedRing[decodedNext]?.deref();
+  if (old !== undefined) decoded.delete(old);
+  decodedRing[decodedNext] = new WeakRef(buf);
+  decodedNext = (decodedNext + 1) % DECODED_MAX;
+  decoded.set(buf, e);
+  return e;
+}
+
 /** Whether the request carries the same values of the headers the stored response varies on. */
 export function variesMatch(e: Entry, headers: IncomingHttpHeaders): boolean {
   for (const [name, value] of e.varies) if (headerValue(headers, name) !== value) return false;
@@ -154,6 +182,6 @@ export function replyFromEntry(e: Entry, withAge: boolean, now = Date.now()): Re
 export async function readEntry(store: { get(key: string): Promise<Buffer | null> }, key: string, headers: IncomingHttpHeaders): Promise<Entry | null> {
   const value = await store.get(key);
   if (value === null) return null;
-  const e = decodeEntry(value);
+  const e = decodeStored(value);
   return e !== null && variesMatch(e, headers) ? e : null;
 }

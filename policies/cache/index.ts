@@ -8,7 +8,7 @@ import type { RouteBuild } from '../../proxy/routing.ts';
 import { collectBody } from './body.ts';
 import { CACHEABLE_METHODS } from './config.ts';
 import { requestMode, responseVaries, shareable, storableFor } from './control.ts';
-import { decodeEntry, encodeEntry, readEntry, replyFromEntry, variesMatch } from './entry.ts';
+import { decodeEntry, decodeStored, encodeEntry, readEntry, replyFromEntry, variesMatch } from './entry.ts';
 import type { Entry } from './entry.ts';
 import { Flights, untilAborted } from './flight.ts';
 import type { Outcome } from './flight.ts';
@@ -38,7 +38,7 @@ export function cachePolicy(b: RouteBuild): Policy | null {
   /** A fresh entry for this request in this process's tier, read without waiting. */
   const freshHere = (key: string, headers: RequestContext['req']['headers']): Entry | null => {
     const local = store.peek(key);
-    const e = local === null ? null : decodeEntry(local);
+    const e = local === null ? null : decodeStored(local);
     return e !== null && variesMatch(e, headers) ? fresh(e, Date.now()) : null;
   };
 
