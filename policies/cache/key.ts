@@ -59,6 +59,7 @@ export class KeyMemo {
   private readonly buckets = new Map<number, MemoEntry[]>();
   private readonly ring: (MemoEntry | undefined)[] = new Array(MEMO_MAX_ENTRIES);
   private next = 0;
+  private entries = 0;
   private bytes = 0;
   private readonly seed = (Math.random() * 0x100000000) >>> 0;
 
@@ -71,11 +72,9 @@ export class KeyMemo {
     return (h ^ (h >>> 15)) >>> 0;
   }
 
-  /** Entries and bytes held (tests, and the bound). */
+  /** Entries and bytes held. */
   get size(): { entries: number; bytes: number } {
-    let entries = 0;
-    for (const b of this.buckets.values()) entries += b.length;
-    return { entries, bytes: this.bytes };
+    return { entries: this.entries, bytes: this.bytes };
   }
 
   get(hash: number, head: string, body: Buffer): string | undefined {
@@ -94,12 +93,13 @@ export class KeyMemo {
     body.copy(copy);
     const e: MemoEntry = { hash, head, body: copy, key, bytes: body.length + head.length + key.length + MEMO_ENTRY_OVERHEAD };
     bucket.push(e);
+    this.entries++;
     this.bytes += e.bytes;
     this.evict(this.ring[this.next]);
     this.ring[this.next] = e;
     this.next = (this.next + 1) % MEMO_MAX_ENTRIES;
-    // Past the byte bound: the oldest go, from the slot after the newest on.
-    for (let i = this.next; this.bytes > MEMO_MAX_BYTES && i !== (this.next + MEMO_MAX_ENTRIES - 1) % MEMO_MAX_ENTRIES; i = (i + 1) % MEMO_MAX_ENTRIES) {
+    // Past the byte bound: the oldest go (the ring's next slots on), never the newest.
+    for (let n = 1, i = this.next; this.bytes > MEMO_MAX_BYTES && n < MEMO_MAX_ENTRIES; n++, i = (i + 1) % MEMO_MAX_ENTRIES) {
       this.evict(this.ring[i]);
       this.ring[i] = undefined;
     }
@@ -107,6 +107,7 @@ export class KeyMemo {
 
   private evict(e: MemoEntry | undefined): void {
     if (e === undefined) return;
+    this.entries--;
     this.bytes -= e.bytes;
     const bucket = this.buckets.get(e.hash)!;
     bucket.splice(bucket.indexOf(e), 1);
