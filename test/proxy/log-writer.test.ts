@@ -1,0 +1,57 @@
+// The log's writer (proxy/telemetry/log.ts LineWriter): lines keep their order through a stdout
+// that stalls, and while it stalls what waits is bounded: past the bound new lines are dropped,
+// and once stdout takes lines again one warn line says how many.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const logModule = path.resolve(import.meta.dirname, '../../proxy/telemetry/log.ts');
+
+interface Line { i?: number; msg: string; dropped?: number; level: number }
+
+async function runChild(script: string, pauseMs: number): Promise<Line[]> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.pause();
+  setTimeout(() => child.stdout.on('data', (d: Buffer) => chunks.push(d)).resume(), pauseMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  return Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+}
+
+test('a stalled stdout holds at most 32 MiB of lines; the rest are dropped, counted, and said once it drains', async () => {
+  // ~48 MiB of lines while nobody reads; then the parent reads and the child waits for its writer.
+  const lines = 48 * 1024;
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(logModule)});
+    const log = createLogger('info');
+    const pad = 'x'.repeat(1000);
+    for (let i = 0; i < ${lines}; i++) log.info({ i, pad }, 'line');
+    setTimeout(() => process.exit(0), 2500);
+  `;
+  const out = await runChild(script, 800);
+  const seen = out.filter((l) => l.msg === 'line').map((l) => l.i!);
+  const warn = out.filter((l) => l.msg.startsWith('log lines dropped'));
+  assert.ok(seen.length < lines, 'some lines were dropped while stdout stalled');
+  assert.ok(seen.length * 1050 >= 30 * 1024 * 1024, `about 32 MiB of lines were kept (${seen.length})`);
+  for (let k = 1; k < seen.length; k++) assert.ok(seen[k]! > seen[k - 1]!, 'in order, none repeated');
+  assert.deepEqual(seen.slice(0, 100), Array.from({ length: 100 }, (_, i) => i), 'the oldest lines are kept');
+  assert.equal(warn.length, 1, 'one warn line');
+  assert.equal(warn[0]!.level, 40);
+  assert.equal(warn[0]!.dropped, lines - seen.length, 'it counts exactly the lines that are missing');
+});
+
+test('lines of every size, ASCII or not, come out whole and in order', async () => {
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(logModule)});
+    const log = createLogger('info');
+    const sizes = [0, 1, 100, 21000, 22000, 70000, 200000, 5, 64 * 1024];
+    let i = 0;
+    for (let round = 0; round < 20; round++) for (const n of sizes) log.info({ i: i++, pad: (round % 2 ? 'é€' : 'ab').repeat(n / 2) }, 'line');
+    process.exit(0);
+  `;
+  const out = await runChild(script, 200);
+  assert.equal(out.length, 180);
+  out.forEach((l, k) => assert.equal(l.i, k));
+});
