@@ -14,7 +14,10 @@ let stall: TestUpstream;
 let midReset: TestUpstream;
 let garbage: { origin: string; close(): Promise<void> };
 let reset: { origin: string; close(): Promise<void> };
+let big: TestUpstream;
+let drip: TestUpstream;
 let o: Running;
+const BIG = Buffer.alloc(2 * 1024 * 1024, 'abcdefghij');
 
 before(async () => {
   good = await startUpstream(echo);
@@ -26,6 +29,21 @@ before(async () => {
   });
   garbage = await startRawUpstream((_d, s) => s.end('HTTP/1.1 2x0 WHAT\r\n\r\nnonsense'));
   reset = await startRawUpstream((_d, s) => s.resetAndDestroy());
+  big = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG.length) });
+    res.end(BIG);
+  });
+  // The head first, the body in three parts 30 ms apart: it is not whole when the head is.
+  drip = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '9' });
+    res.flushHeaders();
+    let n = 0;
+    const t = setInterval(() => {
+      n++;
+      if (n < 3) res.write(`part${n}`.slice(0, 3));
+      else { clearInterval(t); res.end('end'); }
+    }, 30);
+  });
   const dead = await closedPort();
   o = await startOutrider(`
 version: 1
@@ -36,6 +54,8 @@ upstreams:
   - { name: midreset, endpoints: [${midReset.origin}] }
   - { name: garbage, endpoints: [${garbage.origin}] }
   - { name: reset, endpoints: [${reset.origin}] }
+  - { name: big, endpoints: [${big.origin}] }
+  - { name: drip, endpoints: [${drip.origin}] }
   - { name: dead, endpoints: [http://127.0.0.1:${dead}] }
 routes:
   - { name: stall, match: { path: /stall }, timeout: 300ms, backends: [ { to: stall } ] }
@@ -43,6 +63,8 @@ routes:
   - { name: midreset, match: { path: /midreset }, backends: [ { to: midreset } ] }
   - { name: garbage, match: { path: /garbage }, backends: [ { to: garbage } ] }
   - { name: reset, match: { path: /reset }, backends: [ { to: reset } ] }
+  - { name: big, match: { path: /big }, backends: [ { to: big } ] }
+  - { name: drip, match: { path: /drip }, backends: [ { to: drip } ] }
   - { name: dead, match: { path: /dead }, backends: [ { to: dead } ] }
   - { name: posts, match: { path: /api/, prefix: true, methods: [POST] }, backends: [ { to: good } ] }
   - { name: tenant, match: { path: /t, headers: { x-tenant: blue } }, backends: [ { to: good } ] }
@@ -52,7 +74,7 @@ routes:
 
 after(async () => {
   await o?.stop();
-  await Promise.all([good, stall, midReset, garbage, reset].map((u) => u?.close()));
+  await Promise.all([good, stall, midReset, garbage, reset, big, drip].map((u) => u?.close()));
 });
 
 async function json(res: { body: { json(): Promise<unknown> } }): Promise<{ error: { code: string; message: string; requestId: string } }> {
@@ -185,6 +207,19 @@ test('upstream failures map to 502 / 503 and never crash the proxy', async () =>
   const ok = await request(`${o.data}/x`);
   assert.equal(ok.statusCode, 200, 'the pool is healthy afterwards');
   await ok.body.dump();
+});
+
+test('answers that are not whole with their head stream through intact: 2 MiB, and a body dripped in parts', async () => {
+  for (let i = 0; i < 2; i++) {
+    const res = await request(`${o.data}/big`);
+    assert.equal(res.statusCode, 200);
+    const got = Buffer.from(await res.body.arrayBuffer());
+    assert.equal(got.length, BIG.length);
+    assert.ok(got.equals(BIG), 'byte for byte');
+  }
+  const res = await request(`${o.data}/drip`);
+  assert.equal(res.statusCode, 200);
+  assert.equal(await res.body.text(), 'parparend');
 });
 
 test('refuses dot segments and ambiguous framing with 400', async () => {
