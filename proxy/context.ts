@@ -66,15 +66,25 @@ function fire(ctx: RequestContext): void {
   ctx.onTimer();
 }
 
-/** Contexts whose timer is set at the next check phase (RequestContext.arm), and a spare list to swap in. */
+/**
+ * Contexts whose timer is still to be set, and a spare list to swap in. They are looked at once,
+ * SWEEP_MS after the first of them asked: those still open get their timer then, and those
+ * answered meanwhile (nearly every request) never make one. A Node timer per request, set and
+ * cleared, cost a Timeout object, a priority-queue insert and an unenroll: ~0.5 µs of a ~35 µs
+ * forwarded request. A deadline nearer than SWEEP_MS gets its timer at once, so none is late.
+ */
+const SWEEP_MS = 5;
 let armList: RequestContext[] = [];
 let armSpare: RequestContext[] = [];
+let sweepTimer: NodeJS.Timeout | null = null;
 
 function queueArm(ctx: RequestContext): void {
-  if (armList.push(ctx) === 1) setImmediate(armQueuedTimers);
+  armList.push(ctx);
+  sweepTimer ??= setTimeout(armQueuedTimers, SWEEP_MS);
 }
 
 function armQueuedTimers(): void {
+  sweepTimer = null;
   const list = armList;
   armList = armSpare;
   for (const ctx of list) ctx.armNow();
@@ -229,10 +239,9 @@ export class RequestContext {
   }
 
   /**
-   * Makes the timer due at `at` unless it already is due earlier. The timer itself is set one
-   * event-loop turn later (armQueued), for every context that asked in that turn at once: a
-   * request answered within its turn (a cache hit, a local error) never sets one, where a
-   * timer set and cleared per request cost ~1 µs and an object for the GC.
+   * Makes the timer due at `at` unless it already is due earlier. The timer itself is set by the
+   * next sweep (queueArm), SWEEP_MS later, if the exchange is still open by then; a deadline
+   * nearer than that is set at once.
    */
   private arm(at: number): void {
     if (at >= this.timerAt || this.settled) return;
@@ -241,6 +250,10 @@ export class RequestContext {
       this.timer = null;
     }
     this.timerAt = at;
+    if (at - performance.now() <= SWEEP_MS) {
+      this.armNow();
+      return;
+    }
     if (this.armQueued) return;
     this.armQueued = true;
     queueArm(this);
