@@ -195,7 +195,9 @@ export class Forwarder {
 
 function setContentLength(headers: string[], length: number): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.toLowerCase() === 'content-length') headers.splice(i, 2);
+    const name = headers[i]!;
+    // The length first: lower-casing every name made a string per header per request.
+    if (name.length === 14 && name.toLowerCase() === 'content-length') headers.splice(i, 2);
   }
   headers.push('content-length', String(length));
 }
