@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { HostCommand, HostReply } from './upstream-host.ts';
 import { LOAD_CPU, PROXY_CPU, forkPinned, pinned } from '../resilience/cpus.ts';
+export { PROXY_CPU };
 import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -85,10 +86,10 @@ export interface Upstream {
 interface Host { child: ChildProcess; next: number; waiting: Map<number, (r: HostReply) => void> }
 const hosts = new Map<string, Host>();
 
-function ask(hostName: string, cmd: DistributiveOmit<HostCommand, 'id'>): Promise<HostReply> {
+function ask(hostName: string, cmd: DistributiveOmit<HostCommand, 'id'>, cpu = LOAD_CPU): Promise<HostReply> {
   let h = hosts.get(hostName);
   if (h === undefined) {
-    const child = forkPinned(LOAD_CPU, path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkPinned(cpu, path.join(REPO_ROOT, 'bench', 'traffic', 'upstream-host.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const created: Host = { child, next: 1, waiting: new Map<number, (r: HostReply) => void>() };
     child.on('message', (r: HostReply) => { created.waiting.get(r.id)?.(r); created.waiting.delete(r.id); });
     hosts.set(hostName, created);
@@ -107,10 +108,11 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /**
  * A keep-alive loopback server answering a small JSON naming it, after `delayMs` (-1: never).
  * Upstreams with the same `hostName` share one process (one event loop); give a backend whose
- * load must not reach another's (a shadow's, next to its primary) a host of its own.
+ * load must not reach another's (a shadow's, next to its primary) a host of its own. A host is
+ * pinned to `cpu` when it is first started (the load generator's CPU unless said otherwise).
  */
-export async function startUpstream(name: string, delayMs = 0, hostName = 'upstreams'): Promise<Upstream> {
-  const { origin } = await ask(hostName, { op: 'add', name, delayMs });
+export async function startUpstream(name: string, delayMs = 0, hostName = 'upstreams', cpu = LOAD_CPU): Promise<Upstream> {
+  const { origin } = await ask(hostName, { op: 'add', name, delayMs }, cpu);
   return {
     origin: origin!,
     set: async (b) => { await ask(hostName, { op: 'set', origin: origin!, ...b }); },
