@@ -21,7 +21,7 @@ import type { RoutingDeps } from './routing.ts';
 import { closeEveryConnection, createDataServer } from './server.ts';
 import { serverTlsOptions, watchServerTls } from './tls.ts';
 import type { DataPlane } from './server.ts';
-import { createLogger, lineSink } from './telemetry/log.ts';
+import { createLogger, drainLog, lineSink } from './telemetry/log.ts';
 import type { Logger } from './telemetry/log.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { startTracing, stopTracing } from './telemetry/tracing.ts';
@@ -188,8 +188,13 @@ export class Outrider {
     await this.cache.close().catch(() => undefined);
     await stopTracing();
     log.info('stopped');
+    // Written before exit, so that exit's synchronous flush has nothing racing it.
+    await drainLog(log, LOG_DRAIN_MS);
   }
 }
+
+/** How long stop() waits for the log's last lines to be written before the process exits. */
+const LOG_DRAIN_MS = 1_000;
 
 /** How long idle keep-alive connections stay open after SIGTERM: for requests already on their way. */
 const IDLE_DRAIN_GRACE_MS = 500;

@@ -37,16 +37,21 @@ export class LineWriter {
   private readonly fd: number;
   private buf: Buffer;
   private used = 0;
-  /** Full chunks waiting for the kernel, oldest first; queue[0] is being written while `writing`. */
+  /** Chunks waiting for the kernel, oldest first; queue[0] is the one being written. */
   private readonly queue: Chunk[] = [];
+  /** Memory the queue holds (whole buffers, not only their used bytes). */
   private queuedBytes = 0;
+  /** A chunk of the queue is being written or waits to be retried (EAGAIN). */
   private writing = false;
-  /** Emptied buffers, reused: with a prompt stdout two buffers serve for ever. */
+  /** An fs.write is in flight right now (not a retry waiting on its timer). */
+  private inFlight = false;
+  /** An emptied buffer, reused: with a prompt stdout two buffers serve for ever. */
   private spare: Buffer | null = null;
   /** stdout failed for good (closed, EPIPE): lines are dropped from then on. */
   private failed = false;
   /** Lines dropped because stdout stalled past MAX_QUEUED_BYTES, not yet reported. */
   dropped = 0;
+  private drained: (() => void)[] = [];
   private readonly onWritten: (err: NodeJS.ErrnoException | null, n: number) => void;
   private readonly retry: () => void;
 
@@ -62,7 +67,7 @@ export class LineWriter {
     if (this.failed) return true;
     // The UTF-8 of a JavaScript string is at most 3 bytes per UTF-16 unit.
     if (CHUNK_BYTES - this.used < line.length * 3) {
-      this.flush();
+      this.rotate();
       if (line.length * 3 > CHUNK_BYTES) {
         this.enqueue(Buffer.from(line, 'utf8'));
         return true;
@@ -72,8 +77,32 @@ export class LineWriter {
     return true;
   }
 
-  /** Hands what is gathered to the kernel (or to the queue behind a write in flight). */
+  /**
+   * Hands what is gathered to the kernel, unless a write is still going: then the lines stay in
+   * the buffer, which goes out when that write is done (or when it is full). A stalled stdout so
+   * never holds more than full buffers, however often this is called.
+   */
   flush(): void {
+    if (this.writing || this.used === 0) return;
+    this.rotate();
+  }
+
+  /** Resolves once everything gathered so far has been handed to the kernel, or after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<void> {
+    this.flush();
+    if (!this.writing || this.failed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      this.drained.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** The buffer being filled goes to the queue, and a fresh one takes its place. */
+  private rotate(): void {
     if (this.used === 0) return;
     const full = this.buf;
     const end = this.used;
@@ -84,13 +113,14 @@ export class LineWriter {
   }
 
   private enqueue(buf: Buffer, end = buf.length): void {
-    if (this.queuedBytes + end > MAX_QUEUED_BYTES) {
+    if (this.queuedBytes + buf.length > MAX_QUEUED_BYTES) {
       // stdout has not taken anything for a while: losing lines beats holding the proxy's memory.
       this.dropped += countLines(buf, end);
+      if (buf.length === CHUNK_BYTES && this.spare === null) this.spare = buf;
       return;
     }
     this.queue.push({ buf, start: 0, end });
-    this.queuedBytes += end;
+    this.queuedBytes += buf.length;
     if (!this.writing) this.writeNext();
   }
 
@@ -101,10 +131,12 @@ export class LineWriter {
       return;
     }
     this.writing = true;
+    this.inFlight = true;
     fsWrite(this.fd, c.buf, c.start, c.end - c.start, null, this.onWritten);
   }
 
   private written(err: NodeJS.ErrnoException | null, n: number): void {
+    this.inFlight = false;
     const c = this.queue[0]!;
     if (err !== null) {
       if (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK' || err.code === 'EINTR') {
@@ -116,6 +148,7 @@ export class LineWriter {
       this.writing = false;
       this.queue.length = 0;
       this.queuedBytes = 0;
+      this.notifyDrained();
       return;
     }
     c.start += n;
@@ -124,10 +157,24 @@ export class LineWriter {
       return;
     }
     this.queue.shift();
-    this.queuedBytes -= c.end;
+    this.queuedBytes -= c.buf.length;
     if (c.buf.length === CHUNK_BYTES) this.spare = c.buf;
-    if (this.dropped > 0 && this.queue.length === 0) this.reportDropped();
-    this.writeNext();
+    if (this.queue.length > 0) {
+      this.writeNext();
+      return;
+    }
+    this.writing = false;
+    if (this.dropped > 0) this.reportDropped();
+    // The lines gathered while that write went on.
+    this.rotate();
+    if (!this.writing) this.notifyDrained();
+  }
+
+  private notifyDrained(): void {
+    const waiting = this.drained;
+    if (waiting.length === 0) return;
+    this.drained = [];
+    for (const fn of waiting) fn();
   }
 
   /** Said once stdout takes lines again, as a warn line of its own. */
@@ -139,13 +186,14 @@ export class LineWriter {
 
   /**
    * At exit: the chunks not yet handed to the kernel, and the lines being gathered, are written
-   * synchronously, in order. A chunk whose write is in flight is left to it (writing it again
-   * would repeat its lines).
+   * synchronously, in order. A chunk whose fs.write is in flight is left to it (writing it again
+   * would repeat its lines); one waiting to be retried after EAGAIN is written here. stop()
+   * drains the writer first (drainLog), so at a normal exit nothing is in flight.
    */
   flushSync(): void {
-    this.flush();
+    this.rotate();
     const waitUntil = performance.now() + EXIT_WAIT_MS;
-    const first = this.writing ? 1 : 0;
+    const first = this.inFlight ? 1 : 0;
     for (let i = first; i < this.queue.length && !this.failed; i++) {
       const c = this.queue[i]!;
       while (c.start < c.end) {
@@ -182,6 +230,11 @@ export function lineSink(logger: Logger): ((line: string) => void) | null {
   return (line) => {
     if (logger.isLevelEnabled('info')) writer.write(line);
   };
+}
+
+/** Waits (at most `timeoutMs`) until the lines a logger made by createLogger has gathered are written. */
+export function drainLog(logger: Logger, timeoutMs: number): Promise<void> {
+  return writers.get(logger)?.drain(timeoutMs) ?? Promise.resolve();
 }
 
 export function createLogger(level: string): Logger {
