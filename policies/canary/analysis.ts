@@ -45,6 +45,11 @@ export class CanaryAnalysis {
   private reason: string | null = null;
   private changedAt = 0;
   private lastEvaluation = -Infinity;
+  /** An evaluation owed to attempts observed between two evaluations (see observe). */
+  private pending: NodeJS.Timeout | null = null;
+  /** The latest observe()'s time, and performance.now() then: the owed evaluation runs on the callers' clock. */
+  private lastObserved = 0;
+  private lastObservedReal = 0;
   private lastStepAt = 0;
   /** Canary requests since the last promotion step: each step is earned at its own weight. */
   private sinceStep = 0;
@@ -67,11 +72,27 @@ export class CanaryAnalysis {
     if (this.state === 'rolled-back' || this.state === 'promoted') return;
     (canary ? this.canary : this.baseline).record(ms, error, now);
     if (canary) this.sinceStep++;
-    if (now - this.lastEvaluation >= EVALUATE_EVERY_MS) this.evaluate(now);
+    const since = now - this.lastEvaluation;
+    if (since >= EVALUATE_EVERY_MS) {
+      this.evaluate(now);
+      return;
+    }
+    // Attempts seen since the last verdict are judged at most EVALUATE_EVERY_MS later even when
+    // no more come: a burst that crosses minRequests and then stops must still be rolled back.
+    this.lastObserved = now;
+    this.lastObservedReal = performance.now();
+    if (this.pending === null) {
+      this.pending = setTimeout(() => this.evaluate(this.lastObserved + (performance.now() - this.lastObservedReal)), EVALUATE_EVERY_MS - since);
+      this.pending.unref();
+    }
   }
 
   /** Recomputes the verdict now (observe() does, at most every 100 ms). */
   evaluate(now: number): void {
+    if (this.pending !== null) {
+      clearTimeout(this.pending);
+      this.pending = null;
+    }
     if (this.state === 'rolled-back' || this.state === 'promoted') return;
     this.lastEvaluation = now;
     const c = this.canary.summary(now);

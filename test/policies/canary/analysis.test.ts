@@ -113,3 +113,13 @@ test('promote rolls back on a breach too, and a reset starts over from the confi
   const s = a.status(t);
   assert.deepEqual(s['canary'], { requests: 0, errorRatePercent: 0, p99Ms: 0 });
 });
+
+test('a burst that crosses minRequests between two evaluations and then stops is still judged', async () => {
+  const { a, w } = setup();
+  // All within 50 ms of the first evaluation: observe() judges at most every 100 ms.
+  feed(a, 0, 50, 60, { ms: 5, errorEvery: 5 }, { ms: 5 });
+  assert.equal(a.currentState, 'observing', 'not judged yet: the last evaluation was under 100 ms ago');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(a.currentState, 'rolled-back', 'judged once the 100 ms had passed, with no more traffic');
+  assert.equal(w.get('next'), 0);
+});
