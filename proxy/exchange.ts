@@ -182,9 +182,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The failure that came after the head but before anything asked for the body: the attempt is
-   * then failed (forward() throws; a cancel's reason wins there) rather than answered with a
-   * stream that is already destroyed. undici reports an upstream's own faults a turn later
+   * The failure that came after the head but before anything asked for the body, when no stream
+   * was made at the head (none is, unless a copy was asked for): the attempt is then failed
+   * (forward() throws; a cancel's reason wins there) rather than answered with a stream that is
+   * already destroyed. With a copy's stream, such a failure errors that stream, as before. undici reports an upstream's own faults a turn later
    * (through the socket's error and close), so this is in practice a cancel (client gone,
    * deadline) that struck between the head and the handler's next step.
    */
