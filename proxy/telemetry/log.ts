@@ -165,7 +165,10 @@ export class LineWriter {
     }
     this.writing = false;
     if (this.dropped > 0) this.reportDropped();
-    // The lines gathered while that write went on.
+    // The lines gathered while that write went on wait for the next flush (the buffer full, or
+    // the 200 ms tick): written at once, a busy proxy would make a write(2) per few lines. Only
+    // a drain() waiting for them hands them over now.
+    if (this.drained.length === 0) return;
     this.rotate();
     if (!this.writing) this.notifyDrained();
   }

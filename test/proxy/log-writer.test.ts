@@ -68,7 +68,8 @@ test('a stalled stdout flushed often (a trickle of traffic) holds whole buffers,
     // 20,000 flushes of one short line each while nobody reads: the periodic flush at a trickle.
     for (let i = 0; i < 20000; i++) { w.write(JSON.stringify({ i, msg: 'line' }) + '\\n'); w.flush(); }
     writeFileSync(${JSON.stringify(report)}, JSON.stringify({ grownBytes: process.memoryUsage().arrayBuffers - before }));
-    setTimeout(() => process.exit(0), 1500);
+    // drain() hands over what the last write left behind, then exit.
+    setTimeout(async () => { await w.drain(2000); process.exit(0); }, 1500);
   `;
   const out = await runChild(script, 800);
   const { grownBytes } = JSON.parse(readFileSync(report, 'utf8')) as { grownBytes: number };
