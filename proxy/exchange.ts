@@ -123,8 +123,8 @@ export class UpstreamBody extends Readable {
 
 /**
  * The dispatch handler of one attempt; `head` settles with the response head or the attempt's
- * failure. The body is then taken with wholeBody() (a small answer usually arrives with its head:
- * one Buffer, and no stream at all) or body() (a stream, made on first use, fed what came first).
+ * failure. The body is then taken with takeBody(): one Buffer when it arrived whole with its head
+ * (a small answer usually does), else a stream fed what came first.
  */
 export class Exchange implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | null = null;
@@ -132,7 +132,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #resolve!: (head: ExchangeHead) => void;
   #reject!: (err: unknown) => void;
   #headSeen = false;
-  /** The body's stream, once body() made it (at the head when a copy is asked for). */
+  /** The body's stream, once takeBody() made it (at the head when a copy is asked for). */
   #body: UpstreamBody | null = null;
   /** Chunks that came before any stream was asked for. */
   #chunks: Buffer[] | null = null;
@@ -168,45 +168,26 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The whole body, when it has all arrived and no stream was asked for: then nothing of a
-   * Readable is made (its state, buffer list, push/read and destroy cost ~1 µs and ~1 KB per
-   * forwarded request), and the connection is already back in the pool. Null otherwise; after a
-   * non-null answer, body() is not to be called.
+   * The body, taken once after the head: the whole Buffer when it has all arrived and no stream
+   * was made (a small answer usually comes with its head; then nothing of a Readable is made: its
+   * state, buffer list, push/read and destroy cost ~1 µs and ~1 KB per forwarded request, and the
+   * connection is already back in the pool), else the stream, fed what already came.
+   *
+   * Throws the failure that came after the head and before this call when no stream was made at
+   * the head (none is, unless a copy was asked for): the attempt then fails (forward(); a
+   * cancel's reason wins there) instead of answering with a stream already destroyed. undici
+   * reports an upstream's own faults a turn later (through the socket's error and close), so
+   * this is in practice a cancel (client gone, deadline) between the head and this call. With a
+   * copy's stream, such a failure errors that stream.
    */
-  wholeBody(): Buffer | null {
-    if (!this.#ended || this.#body !== null || this.#error !== null) return null;
-    const c = this.#chunks;
-    this.#chunks = null;
-    if (c === null) return EMPTY;
-    return c.length === 1 ? c[0]! : Buffer.concat(c, this.#size);
-  }
-
-  /**
-   * The failure that came after the head but before anything asked for the body, when no stream
-   * was made at the head (none is, unless a copy was asked for): the attempt is then failed
-   * (forward() throws; a cancel's reason wins there) rather than answered with a stream that is
-   * already destroyed. With a copy's stream, such a failure errors that stream, as before. undici reports an upstream's own faults a turn later
-   * (through the socket's error and close), so this is in practice a cancel (client gone,
-   * deadline) that struck between the head and the handler's next step.
-   */
-  get failedEarly(): Error | null {
-    return this.#body === null ? this.#error : null;
-  }
-
-  /** The body as a stream with backpressure, made on first call and fed what already came. */
-  body(): UpstreamBody {
+  takeBody(): Buffer | UpstreamBody {
     if (this.#body !== null) return this.#body;
-    const b = this.#body = new UpstreamBody(this, 0);
+    if (this.#error !== null) throw this.#error;
     const c = this.#chunks;
     this.#chunks = null;
+    if (this.#ended) return c === null ? EMPTY : c.length === 1 ? c[0]! : Buffer.concat(c, this.#size);
+    const b = this.#body = new UpstreamBody(this, 0);
     if (c !== null) for (const chunk of c) b.push(chunk);
-    if (this.#error !== null) {
-      b.ended = true;
-      b.destroy(this.#error);
-    } else if (this.#ended) {
-      b.ended = true;
-      b.push(null);
-    }
     return b;
   }
 

@@ -128,7 +128,7 @@ export class Forwarder {
         body: ctx.body ?? (requestHasBody(req) ? req : null),
       }, exchange);
       const res = await exchange.head;
-      if (exchange.failedEarly !== null) throw exchange.failedEarly;
+      const body = exchange.takeBody();
       const end = performance.now();
       ctx.upstreamMs = end - now;
       this.metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
@@ -137,7 +137,7 @@ export class Forwarder {
       return {
         status: res.statusCode,
         headers: downstreamResponseHeaders(res.headers, this.responseDrop),
-        body: exchange.wholeBody() ?? exchange.body(),
+        body,
       };
     } catch (e) {
       const err = signal.aborted ? (signal.reason as OutriderError) : upstreamError(e, endpoint);
