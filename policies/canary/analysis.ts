@@ -47,9 +47,6 @@ export class CanaryAnalysis {
   private lastEvaluation = -Infinity;
   /** An evaluation owed to attempts observed between two evaluations (see observe). */
   private pending: NodeJS.Timeout | null = null;
-  /** The latest observe()'s time, and performance.now() then: the owed evaluation runs on the callers' clock. */
-  private lastObserved = 0;
-  private lastObservedReal = 0;
   private lastStepAt = 0;
   /** Canary requests since the last promotion step: each step is earned at its own weight. */
   private sinceStep = 0;
@@ -77,12 +74,12 @@ export class CanaryAnalysis {
       this.evaluate(now);
       return;
     }
-    // Attempts seen since the last verdict are judged at most EVALUATE_EVERY_MS later even when
-    // no more come: a burst that crosses minRequests and then stops must still be rolled back.
-    this.lastObserved = now;
-    this.lastObservedReal = performance.now();
+    // Attempts seen since the last verdict are judged when the next one is due even if no more
+    // come: a burst that crosses minRequests and then stops must still be rolled back. The
+    // verdict is for that due time on the callers' clock (`now`'s).
     if (this.pending === null) {
-      this.pending = setTimeout(() => this.evaluate(this.lastObserved + (performance.now() - this.lastObservedReal)), EVALUATE_EVERY_MS - since);
+      const due = this.lastEvaluation + EVALUATE_EVERY_MS;
+      this.pending = setTimeout(() => this.evaluate(due), due - now);
       this.pending.unref();
     }
   }
