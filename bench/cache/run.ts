@@ -15,8 +15,8 @@ import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { INFER_PATH, REQUEST_BODY } from '../overhead/payload.ts';
 import { REPO_ROOT } from '../overhead/outrider.ts';
-import { Processes, choosePlacement, portLine, rssBytes, waitForLine } from '../overhead/processes.ts';
-import { execFileSync } from 'node:child_process';
+import { Processes, portLine, rssBytes, waitForLine } from '../overhead/processes.ts';
+import { LOAD_CPU, PROXY_CPU, pinSelf } from '../resilience/cpus.ts';
 import type { Child } from '../overhead/processes.ts';
 import { ITEM_COST_MS, SLOW_MS } from './params.ts';
 import { benchArgs, countArg } from '../args.ts';
@@ -103,18 +103,13 @@ async function getJson<T>(url: string): Promise<T> {
   return await res.json() as T;
 }
 
-/**
- * Where the processes run. The hit bar compares two servers, the trivial upstream (direct) and
- * Outrider (a hit), so both run on the same CPU and this process, the client, on the other:
- * each request then crosses between the same two CPUs. Unpinned, the scheduler often put the
+/*
+ * Placement (bench/resilience/cpus.ts): this process, the client, on LOAD_CPU; the two servers
+ * the hit bar compares, the trivial upstream (direct) and Outrider (a hit), both on PROXY_CPU,
+ * so that each request crosses between the same two CPUs. Unpinned, the scheduler often put the
  * small upstream on the client's own CPU, where an exchange costs no cross-CPU wake-up (36 µs
  * back to back against 72 µs across, 2026-12-08), and the comparison measured the placement.
  */
-const PLACEMENT = choosePlacement();
-
-function pinSelf(): void {
-  if (PLACEMENT.loadCpu !== null) execFileSync('taskset', ['-pc', String(PLACEMENT.loadCpu), String(process.pid)], { stdio: 'ignore' });
-}
 
 interface Counts { calls: Record<string, number>; items: number }
 
@@ -147,7 +142,7 @@ async function startOutrider(processes: Processes, dir: string, config: unknown,
   const fd = openSync(log, 'w');
   let child: Child;
   try {
-    child = processes.start('outrider', process.execPath, [...flags, CLI, 'run', '-c', file], { cpu: PLACEMENT.proxyCpu, stdout: fd, cwd: REPO_ROOT });
+    child = processes.start('outrider', process.execPath, [...flags, CLI, 'run', '-c', file], { cpu: PROXY_CPU, stdout: fd, cwd: REPO_ROOT });
   } finally {
     closeSync(fd);
   }
@@ -341,10 +336,10 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'outrider-bench-cache-'));
   const result: Record<string, unknown> = { startedAt: new Date().toISOString(), rounds: ROUNDS, maxBytesMiB: MAX_BYTES / MiB };
   try {
-    const upChild = processes.start('upstream', process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { cpu: PLACEMENT.proxyCpu });
+    const upChild = processes.start('upstream', process.execPath, [join(REPO_ROOT, 'bench', 'cache', 'upstream.ts')], { cpu: PROXY_CPU });
     const up = `http://127.0.0.1:${await waitForLine(upChild, portLine, 10_000)}`;
     pinSelf();
-    say(`placement: ${PLACEMENT.pinned ? `this process (the client) on CPU ${PLACEMENT.loadCpu}, the upstream and Outrider on CPU ${PLACEMENT.proxyCpu}` : PLACEMENT.note}`);
+    say(`placement: ${PROXY_CPU === null ? 'unpinned (taskset missing or a single CPU allowed)' : `this process (the client) on CPU ${LOAD_CPU}, the upstream and Outrider on CPU ${PROXY_CPU}`}`);
     const o = await startOutrider(processes, join(dir, 'main'), benchConfig(up, true), HEAP_FLAGS);
     say(`upstream ${up}, outrider ${o.data} (admin ${o.admin}), cache.maxBytes ${MAX_BYTES / MiB} MiB`);
 

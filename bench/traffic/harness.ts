@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { HostCommand, HostReply } from './upstream-host.ts';
 import { LOAD_CPU, PROXY_CPU, forkPinned, pinned } from '../resilience/cpus.ts';
-export { PROXY_CPU };
 import { HEAP_FLAGS } from '../../proxy/heap-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -7,7 +7,8 @@
 // p99 is the median over rounds (as in bench/overhead), so that a stall of the machine landing
 // in one round does not decide it; the p99 over all samples is shown too.
 import { request } from 'undici';
-import { PROXY_CPU, paced, percentile, round, startOutrider, startUpstream } from './harness.ts';
+import { paced, percentile, round, startOutrider, startUpstream } from './harness.ts';
+import { PROXY_CPU } from '../resilience/cpus.ts';
 import type { Sample } from './harness.ts';
 import type { ScenarioResult } from './result.ts';
 
