@@ -10,7 +10,6 @@ import { ITEMS_EVENT } from '../../policies/embedding-cache/stats.ts';
 import { RESULT_EVENT } from '../../policies/cache/stats.ts';
 import { counterChildren } from './children.ts';
 import { FastCounter } from './series.ts';
-import type { CounterChild } from './series.ts';
 
 export function attachCache(registry: Registry, events: PolicyEvents): void {
   let store: CacheStore | null = null;
@@ -26,7 +25,7 @@ export function attachCache(registry: Registry, events: PolicyEvents): void {
     collect() { this.set(store?.entries ?? 0); },
   });
   // Counted on every request of a cached route, a hit included: series.ts's counter, its
-  // children found by route, then result, without joining the label values into a string.
+  // children found by route, then result (pair()), without joining the label values.
   const requests = new FastCounter({
     name: 'outrider_cache_requests_total', help: 'Requests of cached routes, by result (hit, miss, coalesced, stale, partial, bypass).',
     labelNames: ['route', 'result'] as const, registers: [registry],
@@ -36,14 +35,7 @@ export function attachCache(registry: Registry, events: PolicyEvents): void {
     labelNames: ['route', 'result'] as const, registers: [registry],
   });
   const item = counterChildren(items);
-  const byRoute = new Map<string, Map<string, CounterChild>>();
-  events.on(RESULT_EVENT, (route: string, result: string) => {
-    let results = byRoute.get(route);
-    if (results === undefined) byRoute.set(route, results = new Map());
-    let child = results.get(result);
-    if (child === undefined) results.set(result, child = requests.labels(route, result));
-    child.value++;
-  });
+  events.on(RESULT_EVENT, (route: string, result: string) => { requests.pair(route, result).value++; });
   events.on(ITEMS_EVENT, (route: string, hits: number, misses: number) => {
     if (hits > 0) item(route, 'hit').inc(hits);
     if (misses > 0) item(route, 'miss').inc(misses);

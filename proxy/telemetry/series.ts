@@ -51,6 +51,20 @@ abstract class Family<C> {
     return s.child;
   }
 
+  private readonly pairs = new Map<string, Map<string, C>>();
+
+  /**
+   * labels(a, b) for a family of two labels, found through nested maps: for a child looked up on
+   * every request (its label values known only then), no key string is joined.
+   */
+  pair(a: string, b: string): C {
+    let byB = this.pairs.get(a);
+    if (byB === undefined) this.pairs.set(a, byB = new Map());
+    let c = byB.get(b);
+    if (c === undefined) byB.set(b, c = this.labels(a, b));
+    return c;
+  }
+
   protected abstract make(): C;
 }
 

@@ -70,3 +70,14 @@ test('reset zeroes every series and a wrong label count is refused', async () =>
   assert.match(text, /^x_duration_seconds_count\{route="a",backend="m"\} 0$/m);
   assert.throws(() => t.fc.labels('a'), /expected 2 label values, got 1/);
 });
+
+test('pair(a, b) is the child labels(a, b) gives, counted once in the scrape', async () => {
+  const { fast, fc } = twins();
+  const child = fc.pair('r', 'hit');
+  assert.equal(child, fc.labels('r', 'hit'));
+  assert.equal(fc.pair('r', 'hit'), child);
+  assert.notEqual(fc.pair('r', 'miss'), child);
+  fc.pair('r', 'hit').value += 2;
+  fc.labels('r', 'hit').value++;
+  assert.match(await fast.metrics(), /^x_requests_total\{route="r",code="hit"\} 3$/m);
+});
