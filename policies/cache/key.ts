@@ -64,10 +64,10 @@ export class KeyMemo {
   private readonly seed = (Math.random() * 0x100000000) >>> 0;
 
   hashOf(body: Buffer): number {
-    const view = new DataView(body.buffer, body.byteOffset, body.length);
     const words = body.length & ~3;
     let h = (this.seed ^ body.length) >>> 0;
-    for (let i = 0; i < words; i += 4) h = Math.imul(h ^ view.getUint32(i, true), 0x01000193);
+    // Little-endian words put together from bytes: as fast as a DataView, without making one per request.
+    for (let i = 0; i < words; i += 4) h = Math.imul(h ^ (body[i]! | (body[i + 1]! << 8) | (body[i + 2]! << 16) | (body[i + 3]! << 24)), 0x01000193);
     for (let i = words; i < body.length; i++) h = Math.imul(h ^ body[i]!, 0x01000193);
     return (h ^ (h >>> 15)) >>> 0;
   }
