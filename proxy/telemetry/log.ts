@@ -37,12 +37,13 @@ export class LineWriter {
   private readonly fd: number;
   private buf: Buffer;
   private used = 0;
-  /** Chunks waiting for the kernel, oldest first; queue[0] is the one being written. */
+  /**
+   * Chunks waiting for the kernel, oldest first. While it is not empty a write is going:
+   * queue[0] is being written, or waits to be retried after EAGAIN.
+   */
   private readonly queue: Chunk[] = [];
   /** Memory the queue holds (whole buffers, not only their used bytes). */
   private queuedBytes = 0;
-  /** A chunk of the queue is being written or waits to be retried (EAGAIN). */
-  private writing = false;
   /** An fs.write is in flight right now (not a retry waiting on its timer). */
   private inFlight = false;
   /** An emptied buffer, reused: with a prompt stdout two buffers serve for ever. */
@@ -50,7 +51,7 @@ export class LineWriter {
   /** stdout failed for good (closed, EPIPE): lines are dropped from then on. */
   private failed = false;
   /** Lines dropped because stdout stalled past MAX_QUEUED_BYTES, not yet reported. */
-  dropped = 0;
+  private dropped = 0;
   private drained: (() => void)[] = [];
   private readonly onWritten: (err: NodeJS.ErrnoException | null, n: number) => void;
   private readonly retry: () => void;
@@ -79,18 +80,18 @@ export class LineWriter {
 
   /**
    * Hands what is gathered to the kernel, unless a write is still going: then the lines stay in
-   * the buffer, which goes out when that write is done (or when it is full). A stalled stdout so
-   * never holds more than full buffers, however often this is called.
+   * the buffer for a later flush (or until it is full). A stalled stdout so never holds more than
+   * full buffers, however often this is called.
    */
   flush(): void {
-    if (this.writing || this.used === 0) return;
+    if (this.queue.length > 0 || this.used === 0) return;
     this.rotate();
   }
 
   /** Resolves once everything gathered so far has been handed to the kernel, or after `timeoutMs`. */
   drain(timeoutMs: number): Promise<void> {
     this.flush();
-    if (!this.writing || this.failed) return Promise.resolve();
+    if (this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       timer.unref();
@@ -113,6 +114,7 @@ export class LineWriter {
   }
 
   private enqueue(buf: Buffer, end = buf.length): void {
+    if (this.failed) return;
     if (this.queuedBytes + buf.length > MAX_QUEUED_BYTES) {
       // stdout has not taken anything for a while: losing lines beats holding the proxy's memory.
       this.dropped += countLines(buf, end);
@@ -121,16 +123,12 @@ export class LineWriter {
     }
     this.queue.push({ buf, start: 0, end });
     this.queuedBytes += buf.length;
-    if (!this.writing) this.writeNext();
+    if (this.queue.length === 1) this.writeNext();
   }
 
   private writeNext(): void {
     const c = this.queue[0];
-    if (c === undefined || this.failed) {
-      this.writing = false;
-      return;
-    }
-    this.writing = true;
+    if (c === undefined) return;
     this.inFlight = true;
     fsWrite(this.fd, c.buf, c.start, c.end - c.start, null, this.onWritten);
   }
@@ -145,7 +143,6 @@ export class LineWriter {
       }
       // EPIPE, EBADF: nobody will read these lines; the proxy goes on without its log.
       this.failed = true;
-      this.writing = false;
       this.queue.length = 0;
       this.queuedBytes = 0;
       this.notifyDrained();
@@ -163,14 +160,13 @@ export class LineWriter {
       this.writeNext();
       return;
     }
-    this.writing = false;
     if (this.dropped > 0) this.reportDropped();
     // The lines gathered while that write went on wait for the next flush (the buffer full, or
     // the 200 ms tick): written at once, a busy proxy would make a write(2) per few lines. Only
     // a drain() waiting for them hands them over now.
     if (this.drained.length === 0) return;
     this.rotate();
-    if (!this.writing) this.notifyDrained();
+    if (this.queue.length === 0) this.notifyDrained();
   }
 
   private notifyDrained(): void {
