@@ -1,34 +1,25 @@
 // Log lines written just before the process exits must all reach stdout, including the buffer
 // still being gathered and the chunk that may be being written asynchronously at that moment.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
+import { LOG_MODULE, jsonLinesAfterStall } from '../helpers/stalled-stdout.ts';
 
-const logModule = path.resolve(import.meta.dirname, '../../proxy/telemetry/log.ts');
 const LINES = 3000;
 
 /**
- * Runs a child that logs LINES lines (after `before`) and then runs `exit`, while this side reads
- * nothing for 500 ms: the pipe fills, so writes are still pending when exit comes. Returns the
+ * A child logs LINES lines (after `before`) and then runs `exit`, while nothing of its stdout
+ * is read for 500 ms: the pipe fills, so writes are still pending when exit comes. Returns the
  * `i` of every line that came out, in order.
  */
 async function linesThroughExit(before: string, exit: string): Promise<number[]> {
   const script = `
     ${before}
-    const { createLogger } = await import(${JSON.stringify(logModule)});
+    const { createLogger } = await import(${JSON.stringify(LOG_MODULE)});
     const log = createLogger('info');
     for (let i = 0; i < ${LINES}; i++) log.info({ i, pad: 'x'.repeat(80) }, 'line');
     ${exit}
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.pause();
-  setTimeout(() => child.stdout.on('data', (d: string) => { out += d; }).resume(), 500);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0);
-  return out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+  return (await jsonLinesAfterStall<{ i: number }>(script, 500)).map((l) => l.i);
 }
 
 const ALL = Array.from({ length: LINES }, (_, i) => i);

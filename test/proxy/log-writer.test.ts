@@ -2,25 +2,15 @@
 // that stalls, and while it stalls what waits is bounded: past the bound new lines are dropped,
 // and once stdout takes lines again one warn line says how many.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-
-const logModule = path.resolve(import.meta.dirname, '../../proxy/telemetry/log.ts');
+import { LOG_MODULE as logModule, jsonLinesAfterStall } from '../helpers/stalled-stdout.ts';
 
 interface Line { i?: number; msg: string; dropped?: number; level: number }
 
-async function runChild(script: string, pauseMs: number): Promise<Line[]> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const chunks: Buffer[] = [];
-  child.stdout.pause();
-  setTimeout(() => child.stdout.on('data', (d: Buffer) => chunks.push(d)).resume(), pauseMs);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0);
-  return Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
-}
+const runChild = (script: string, pauseMs: number): Promise<Line[]> => jsonLinesAfterStall<Line>(script, pauseMs);
 
 test('a stalled stdout holds at most 32 MiB of lines; the rest are dropped, counted, and said once it drains', async () => {
   // ~48 MiB of lines while nobody reads; then the parent reads and the child waits for its writer.
