@@ -75,8 +75,11 @@ export interface LifecycleOptions {
   readonly stableAfter: number;
   readonly random?: () => number;
   readonly onChange: (state: ReplicaState, previous: ReplicaState, reason: string | undefined) => void;
-  /** The backoff elapsed and the state is now `starting`: launch the next attempt. */
-  readonly onRestart: () => void;
+  /**
+   * The state is now `starting`: launch the next attempt. `readyNotBefore` (epoch ms) is the end
+   * of the backoff, which a launch started ahead of it (see backoff()) must not be ready before.
+   */
+  readonly onRestart: (readyNotBefore: number) => void;
 }
 
 export class Lifecycle {
@@ -124,17 +127,25 @@ export class Lifecycle {
     if (this.error !== null) this.error = `${this.error} (${detail})`;
   }
 
-  /** crashed -> backoff; after the delay: -> starting and onRestart(). Returns the delay. */
-  backoff(): number {
+  /**
+   * crashed -> backoff; then -> starting and onRestart(). Returns the delay: the time out of
+   * rotation before the replica may serve again. `bootAheadMs` (what the last start took to
+   * become ready) starts the next attempt that much before the delay ends, so that it is ready
+   * when it ends rather than a whole start later; it is held to half the delay, so attempts of
+   * a crash loop are still spaced by at least half their backoff.
+   */
+  backoff(bootAheadMs = 0): number {
     const delay = this.backoffDelays.next();
-    this.restartDue = Date.now() + delay;
+    const due = Date.now() + delay;
+    this.restartDue = due;
     this.to('backoff', this.error ?? undefined);
+    const ahead = Math.min(Math.max(0, bootAheadMs), delay / 2);
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = null;
       this.restartCount++;
       this.to('starting', 'restart');
-      this.opts.onRestart();
-    }, delay);
+      this.opts.onRestart(due);
+    }, Math.round(delay - ahead));
     return delay;
   }
 

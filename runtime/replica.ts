@@ -64,6 +64,8 @@ export interface ReplicaHooks {
 interface Attempt {
   proc: Launch | null;
   exited: boolean;
+  /** performance.now() when it was launched; null for a spare taken over (its start is not this replica's). */
+  readonly launchedAt: number | null;
 }
 
 export class Replica {
@@ -83,6 +85,12 @@ export class Replica {
   private readyEndpoint: Endpoint | null = null;
   private stopping: Promise<void> | null = null;
   private markStopped: () => void = () => {};
+  /** restart.bootAhead, for a runtime without spares (a spare taken over needs no head start). */
+  private readonly bootAhead: boolean;
+  /** What the last launched attempt took from its launch to ready (ms): the head start of the next restart. */
+  private bootMs: number | null = null;
+  /** Epoch ms: the end of the backoff, before which a restarted attempt is held out of rotation. */
+  private readyNotBefore = 0;
 
   constructor(runtime: string, index: number, adapter: ReplicaAdapter, restart: RestartConfig, hooks: ReplicaHooks, stopGrace: number) {
     this.runtime = runtime;
@@ -91,13 +99,15 @@ export class Replica {
     this.id = `${runtime}/${index}`;
     this.adapter = adapter;
     this.hooks = hooks;
+    this.bootAhead = restart.bootAhead && restart.standby === 0;
     this.lc = new Lifecycle({
       minBackoff: restart.minBackoff,
       maxBackoff: restart.maxBackoff,
       // Ready for as long as the longest backoff without crashing: no longer a crash loop.
       stableAfter: restart.maxBackoff,
       onChange: (state, previous, reason) => this.changed(state, previous, reason),
-      onRestart: () => {
+      onRestart: (readyNotBefore) => {
+        this.readyNotBefore = readyNotBefore;
         this.hooks.restart(this);
         if (!this.takeOver()) void this.launch();
       },
@@ -180,7 +190,7 @@ export class Replica {
   /** Takes over a ready spare, which reports listening and ready at once; false when there is none. */
   private takeOver(): boolean {
     if (this.hooks.adopt === undefined) return false;
-    const attempt: Attempt = { proc: null, exited: false };
+    const attempt: Attempt = { proc: null, exited: false, launchedAt: null };
     const events = this.eventsFor(attempt);
     // Current before the spare is asked, so the replay below is not ignored; when there is no
     // spare, launch() makes the next attempt current anyway.
@@ -195,7 +205,7 @@ export class Replica {
   }
 
   private async launch(): Promise<void> {
-    const attempt: Attempt = { proc: null, exited: false };
+    const attempt: Attempt = { proc: null, exited: false, launchedAt: performance.now() };
     this.attempt = attempt;
     this.origin = null;
     let proc: Launch;
@@ -229,7 +239,17 @@ export class Replica {
         }
         this.warmupSeconds = seconds;
         this.hooks.warmup(this, seconds);
-        this.lc.to('ready');
+        if (attempt.launchedAt !== null) this.bootMs = performance.now() - attempt.launchedAt;
+        // Started ahead of its backoff's end (restart.bootAhead) and ready before it: it joins
+        // the rotation when the backoff ends, as a restart that started on time would.
+        const early = this.readyNotBefore - Date.now();
+        if (early <= 0) {
+          this.lc.to('ready');
+          return;
+        }
+        setTimeout(() => {
+          if (live() && (this.lc.state === 'starting' || this.lc.state === 'warming')) this.lc.to('ready');
+        }, early).unref();
       },
       failed: (reason) => {
         if (live()) this.fail(attempt, reason);
@@ -267,7 +287,7 @@ export class Replica {
     // A 'crashed' listener may have called stop() (an old generation is not restarted).
     if (this.lc.state !== 'crashed') return;
     if (this.stopping !== null) this.lc.to('stopped');
-    else this.lc.backoff();
+    else this.lc.backoff(this.bootAhead && this.bootMs !== null ? this.bootMs : 0);
   }
 
   private changed(state: ReplicaState, previous: ReplicaState, reason: string | undefined): void {

@@ -283,7 +283,7 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
       results.map((r) => [r.variant, String(r.sent), String(r.sent - r.ok), String(r.inFlightAtKill), String(r.failedInFlight), String(r.sentToDying), String(r.failedToDying),
         String(r.sentAfterKill), String(r.failedAfterKill), String(r.routedToDead), fmt(r.p99BeforeUs), fmt(r.p99RecoveringUs)])),
     '',
-    ...formatTable(['variant', 'crash seen ms', 'backoff drawn ms', 'spawn+load ms', 'warmup ms', 'ready again ms', 'minBackoff+warmupSeconds ms', 'first boot ms'],
+    ...formatTable(['variant', 'crash seen ms', 'backoff -> starting ms', 'spawn+load ms', 'warmup ms', 'ready again ms', 'minBackoff+warmupSeconds ms', 'first boot ms'],
       results.map((r) => [r.variant, phase(r.phases, null, 'crashed'), phase(r.phases, 'backoff', 'starting'), phase(r.phases, 'starting', 'warming'),
         phase(r.phases, 'warming', 'ready'), fmt(r.readyAgainMs), fmt(r.expectedMs), fmt(r.firstBootMs)])),
     '',
@@ -295,14 +295,16 @@ export async function recoveryScenario(ctx: BenchContext): Promise<ScenarioResul
     `to replica ${VICTIM} before its exit was seen (crash seen): its sockets still took requests while the kernel tore the process down, so nothing could route around it yet;`,
     '"other after kill": every other new request; "to it after exit seen": failed on the killed replica though sent after its exit was seen, before it was ready again',
     '(should be 0; with retries the access log names the last attempt\'s replica only, so this column speaks for the retries-off variants).',
-    'phases from outrider\'s "runtime replica state" log lines, ms after the kill: crash seen = crashed; backoff drawn = backoff -> starting (decorrelated jitter, between minBackoff and',
-    '3x the previous delay); spawn+load = starting -> warming; warmup = warming -> ready. "minBackoff+warmupSeconds": the bar, with warmupSeconds of the new replica from /runtimes.',
+    'phases from outrider\'s "runtime replica state" log lines, ms after the kill: crash seen = crashed; backoff -> starting = the new process\'s launch: the delay (minBackoff for',
+    'a first crash, decorrelated jitter after) less restart.bootAhead\'s head start (on by default without spares: what the replica\'s last start took, at most half the delay);',
+    'spawn+load = starting -> warming; warmup = warming -> ready, including any wait for the backoff\'s end. "minBackoff+warmupSeconds": the bar, with warmupSeconds of the new replica',
+    'from /runtimes.',
   ];
   for (const r of results) {
     const p = r.phases;
     if (p.backoff !== undefined && p.starting !== undefined && p.warming !== undefined && p.ready !== undefined) {
       lines.push(`  ${r.variant}: ready again ${fmt(r.readyAgainMs - r.expectedMs)} ms past minBackoff+warmupSeconds = crash detection ${fmt(p.backoff)} ` +
-        `+ backoff drawn beyond minBackoff ${fmt(p.starting - p.backoff - MIN_BACKOFF_MS)} + spawn+load ${fmt(p.warming - p.starting)} ` +
+        `+ launch relative to minBackoff ${fmt(p.starting - p.backoff - MIN_BACKOFF_MS)} + spawn+load ${fmt(p.warming - p.starting)} ` +
         `+ (warming->ready minus warmupSeconds) ${fmt(p.ready - p.warming - r.warmupSeconds * 1000)} ms`);
     }
     for (const f of r.failures.slice(0, 5)) {

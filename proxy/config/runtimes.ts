@@ -129,7 +129,7 @@ function restart(f: Field): RestartConfig {
   const max = f.get('maxBackoff');
   const maxBackoff = max.duration();
   if (maxBackoff < minBackoff) max.fail(`maxBackoff (${max.string()}) is shorter than minBackoff (${f.get('minBackoff').string()})`);
-  return { minBackoff, maxBackoff, standby: f.get('standby').number() };
+  return { minBackoff, maxBackoff, standby: f.get('standby').number(), bootAhead: f.get('bootAhead').boolean(true) };
 }
 
 function parseDevice(text: string): ['cpu' | 'cuda', number | null] {

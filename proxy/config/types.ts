@@ -43,6 +43,12 @@ export interface RestartConfig {
   readonly maxBackoff: Ms;          // default 30 s
   /** Spare processes kept started and warm, out of rotation; a crashed replica takes one over after its backoff (runtime/standby.ts). Default 0. */
   readonly standby: number;
+  /**
+   * A restart's process is started ahead of the backoff's end by what the last start took to
+   * become ready (at most half the delay), and joins the rotation when the backoff ends: the
+   * replica is back after its backoff, not a whole start later. Only without spares. Default true.
+   */
+  readonly bootAhead: boolean;
 }
 
 export interface BatchingConfig {

@@ -13,7 +13,7 @@ interface Sent {
 }
 
 test('SIGKILL of a replica under load: removed from endpoints at once, restarted with backoff, ready again', async (t) => {
-  const manager = createRuntimeManager([processRuntime('busy', { replicas: 2, restart: { minBackoff: 100, maxBackoff: 400, standby: 0 } })], { logger: captureLogger() });
+  const manager = createRuntimeManager([processRuntime('busy', { replicas: 2, restart: { minBackoff: 100, maxBackoff: 400, standby: 0, bootAhead: true } })], { logger: captureLogger() });
   t.after(() => manager.stop());
   const states = recordStates(manager);
   await manager.start();

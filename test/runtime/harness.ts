@@ -26,7 +26,7 @@ export function processRuntime(name: string, over: ProcessOverrides = {}): Proce
     devices: [],
     health: { path: '/health', interval: 50, timeout: 500, startupTimeout: 5000, failureThreshold: 2, ...health },
     warmup: { iterations: 0, requests: [] },
-    restart: { minBackoff: 50, maxBackoff: 200, standby: 0 },
+    restart: { minBackoff: 50, maxBackoff: 200, standby: 0, bootAhead: true },
     stopGrace: 2000,
     ...rest,
   };
@@ -48,7 +48,7 @@ export function onnxRuntime(name: string, mode: 'ok' | 'fatal' | 'stubborn', ove
     inference: 'auto',
     batching: { maxBatchSize: 1, maxQueueDelay: 0, maxQueue: 512 },
     warmup: { iterations: 0, sample: null },
-    restart: { minBackoff: 50, maxBackoff: 200, standby: 0 },
+    restart: { minBackoff: 50, maxBackoff: 200, standby: 0, bootAhead: true },
     stopGrace: 1000,
     tokenizer: 'builtin',
     ...over,

@@ -20,7 +20,7 @@ function readySpare(manager: ReturnType<typeof createRuntimeManager>, runtime: s
 
 test('a SIGKILLed replica takes over the warm spare after its backoff; a new spare follows; the spare never serves before', async (t) => {
   const logger = captureLogger();
-  const manager = createRuntimeManager([processRuntime('web', { restart: { minBackoff: 300, maxBackoff: 2_000, standby: 1 } })], { logger });
+  const manager = createRuntimeManager([processRuntime('web', { restart: { minBackoff: 300, maxBackoff: 2_000, standby: 1, bootAhead: true } })], { logger });
   const states = recordStates(manager);
   t.after(() => manager.stop());
   await manager.start();
@@ -57,7 +57,7 @@ test('a SIGKILLed replica takes over the warm spare after its backoff; a new spa
 });
 
 test('a spare that dies while waiting is replaced; stop() stops spares too, leaving no process behind', async (t) => {
-  const manager = createRuntimeManager([processRuntime('web', { replicas: 1, restart: { minBackoff: 50, maxBackoff: 200, standby: 1 } })], { logger: captureLogger() });
+  const manager = createRuntimeManager([processRuntime('web', { replicas: 1, restart: { minBackoff: 50, maxBackoff: 200, standby: 1, bootAhead: true } })], { logger: captureLogger() });
   let stopped = false;
   t.after(async () => { if (!stopped) await manager.stop(); });
   await manager.start();
@@ -78,7 +78,7 @@ test('a spare that dies while waiting is replaced; stop() stops spares too, leav
 });
 
 test('without standby nothing extra runs, and a restart launches a new process as before', async (t) => {
-  const manager = createRuntimeManager([processRuntime('web', { restart: { minBackoff: 50, maxBackoff: 200, standby: 0 } })], { logger: captureLogger() });
+  const manager = createRuntimeManager([processRuntime('web', { restart: { minBackoff: 50, maxBackoff: 200, standby: 0, bootAhead: true } })], { logger: captureLogger() });
   t.after(() => manager.stop());
   await manager.start();
   const first = await waitReady(manager, 'web', 0);
@@ -92,7 +92,7 @@ test('without standby nothing extra runs, and a restart launches a new process a
 });
 
 test('the real ONNX worker: a killed replica of the bundled MLP takes over the warm spare, which answers inferences', async (t) => {
-  const manager = createRuntimeManager([onnxRuntime('mlp', 'ok', { model: MLP, replicas: 1, warmup: { iterations: 2, sample: null }, restart: { minBackoff: 200, maxBackoff: 2_000, standby: 1 } })], { logger: captureLogger() });
+  const manager = createRuntimeManager([onnxRuntime('mlp', 'ok', { model: MLP, replicas: 1, warmup: { iterations: 2, sample: null }, restart: { minBackoff: 200, maxBackoff: 2_000, standby: 1, bootAhead: true } })], { logger: captureLogger() });
   t.after(() => manager.stop());
   await manager.start();
   const first = await waitReady(manager, 'mlp', 0, 20_000);
@@ -113,7 +113,7 @@ test('the real ONNX worker: a killed replica of the bundled MLP takes over the w
 
 test('stop() while a spare is still starting waits for it to exit; nothing is left running', async (t) => {
   // Health answers 503 for the first 1.5 s of each process: the spare stays starting that long.
-  const manager = createRuntimeManager([processRuntime('web', { env: { FIXTURE_HEALTHY_AFTER_MS: '1500' }, restart: { minBackoff: 50, maxBackoff: 200, standby: 1 } })], { logger: captureLogger() });
+  const manager = createRuntimeManager([processRuntime('web', { env: { FIXTURE_HEALTHY_AFTER_MS: '1500' }, restart: { minBackoff: 50, maxBackoff: 200, standby: 1, bootAhead: true } })], { logger: captureLogger() });
   let stopped = false;
   t.after(async () => { if (!stopped) await manager.stop(); });
   await manager.start();
@@ -128,7 +128,7 @@ test('stop() while a spare is still starting waits for it to exit; nothing is le
 
 test('a reload that changes the runtime replaces its spares with ones of the new config', async (t) => {
   const logger = captureLogger();
-  const v1 = processRuntime('web', { version: '1', restart: { minBackoff: 50, maxBackoff: 200, standby: 1 } });
+  const v1 = processRuntime('web', { version: '1', restart: { minBackoff: 50, maxBackoff: 200, standby: 1, bootAhead: true } });
   const manager = createRuntimeManager([v1], { logger });
   t.after(() => manager.stop());
   await manager.start();

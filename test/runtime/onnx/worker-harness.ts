@@ -28,7 +28,7 @@ export function onnxConfig(name: string, model: string, o: Overrides = {}): Onnx
     cpuFallback: false,
     threads: 1,
     inference: 'auto',
-    restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0 },
+    restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0, bootAhead: true },
     stopGrace: 5_000,
     tokenizer: 'builtin',
     ...o,
