@@ -25,7 +25,7 @@ import { createLogger, drainLog, lineSink } from './telemetry/log.ts';
 import type { Logger } from './telemetry/log.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { startTracing, stopTracing } from './telemetry/tracing.ts';
-import { warmForwardPath, warmToken } from './warmup.ts';
+import { WarmClient, warmForwardPath, warmToken } from './warmup.ts';
 
 export type ReloadResult = { ok: true } | { ok: false; errors: readonly ConfigError[]; formatted: readonly string[] };
 
@@ -43,6 +43,8 @@ export class Outrider {
   private readonly admin: http.Server;
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
   private stopping: Promise<void> | null = null;
+  /** The proxy's warmup client, forked at start when there are runtimes to warm (proxy/warmup.ts). */
+  private warmClient: WarmClient | null = null;
 
   private constructor(file: string, config: Config, log: Logger) {
     this.file = file;
@@ -71,6 +73,8 @@ export class Outrider {
     const log = createLogger(config.telemetry.logLevel);
     if (config.telemetry.tracing) await startTracing();
     const app = new Outrider(file, config, log);
+    // Forked before the runtimes start, so that its Node start-up overlaps theirs.
+    if (!app.plane.warmed) app.warmClient = new WarmClient(log);
     await app.runtimes.start();
     const [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
     log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
@@ -93,7 +97,8 @@ export class Outrider {
     const target = typeof address === 'string'
       ? { origin: `${tls ? 'https' : 'http'}://localhost`, socketPath: address, tls }
       : { origin: `${tls ? 'https' : 'http'}://${loopbackFor(address)}`, socketPath: null, tls };
-    await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log);
+    await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log, this.warmClient ?? undefined);
+    this.warmClient = null;
     this.plane.warmed = true;
   }
 
@@ -158,6 +163,7 @@ export class Outrider {
     const { log } = plane;
     plane.draining = true;
     this.unwatchTls();
+    void this.warmClient?.stop();
     log.info({ inFlight: plane.inFlight, drainTimeoutMs: this.config.limits.drainTimeout }, 'draining');
     // Stop accepting, but leave idle keep-alive connections open for a moment: a client may have
     // a request on its way over one, which closing them at once (what http.Server.close() does)

@@ -131,7 +131,7 @@ export class Forwarder {
       const body = exchange.takeBody();
       const end = performance.now();
       ctx.upstreamMs = end - now;
-      this.metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      (ctx.warmup ? this.metrics.forWarmup : this.metrics).upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
       stats.observe(ctx.upstreamMs, res.statusCode < 500, end);
       if (client !== null) endSpan(client.span, res.statusCode, null);
       return {
@@ -143,7 +143,7 @@ export class Forwarder {
       const err = signal.aborted ? (signal.reason as OutriderError) : upstreamError(e, endpoint);
       const end = performance.now();
       ctx.upstreamMs = end - now;
-      this.metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      (ctx.warmup ? this.metrics.forWarmup : this.metrics).upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
       stats.observe(ctx.upstreamMs, false, end);
       if (client !== null) endSpan(client.span, err.status, err.code);
       throw err;

@@ -95,7 +95,7 @@ export function buildRouteTable(config: Config, deps: RoutingDeps): RouteTable {
   const used = new Set<string>();
   const cache = deps.cache.use(config.cache);
   const routes = config.routes.map((rc) => buildRoute(rc, config, backends, cache, deps, used));
-  const warmRoutes = new Map(config.runtimes.map((r) => [r.name, buildRoute(warmRouteConfig(r.name), config, backends, cache, deps, used)] as const));
+  const warmRoutes = new Map(config.runtimes.map((r) => [r.name, buildRoute(warmRouteConfig(r.name, config.routes), config, backends, cache, deps, used)] as const));
   deps.persist.retain(used);
   return {
     config,
@@ -111,11 +111,13 @@ export function buildRouteTable(config: Config, deps: RoutingDeps): RouteTable {
   };
 }
 
-function warmRouteConfig(runtime: string): RouteConfig {
+/** Policy-free, but picking endpoints the way the first route to the runtime does, so that warmup runs that code. */
+function warmRouteConfig(runtime: string, routes: readonly RouteConfig[]): RouteConfig {
+  const balance = routes.find((rc) => rc.backends.some((b) => b.to === runtime))?.balance ?? 'p2c-ewma';
   return {
     name: 'warmup', match: { path: '/', prefix: true, methods: null, headers: [] }, timeout: 5_000, attemptTimeout: null,
     backends: [{ to: runtime, weight: 1 }], retry: null, breaker: null, cache: null, embeddingCache: null, sticky: null,
-    shadow: null, canary: null, balance: 'round-robin', fallback: [], maxConcurrent: null,
+    shadow: null, canary: null, balance, fallback: [], maxConcurrent: null,
   };
 }
 

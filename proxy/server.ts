@@ -263,14 +263,15 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
   if (ctx.counted) {
     plane.inFlight--;
   }
-  // The proxy's own warmup traffic stays out of metrics and access logs.
-  if (ctx.warmup) return;
+  // The proxy's own warmup traffic runs the same code as a client's, but its figures go to a
+  // twin of the metrics that is never scraped and its access line is formatted, not written.
+  const warmup = ctx.warmup;
   const route = ctx.route?.name ?? 'none';
   ctx.bytesOut = ctx.socket.bytesWritten - ctx.socketBytesAtStart;
   const status = ctx.res.writableFinished ? (ctx.status || ctx.res.statusCode) : 499;
   const code = ctx.error?.code ?? (status === 499 ? 'client_closed' : '');
   const seconds = (performance.now() - ctx.start) / 1000;
-  plane.metrics.record(route, ctx.backend, status, code, seconds);
+  (warmup ? plane.metrics.forWarmup : plane.metrics).record(route, ctx.backend, status, code, seconds);
   if (ctx.span !== null) endSpan(ctx.span, status, code === '' ? null : code);
   if (plane.table.config.telemetry.accessLog) {
     const req = ctx.req;
@@ -298,7 +299,8 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
       traceId: ctx.span?.spanContext().traceId,
     };
     const sink = plane.accessSink;
-    if (sink !== null) sink(accessLine(entry));
+    if (warmup) accessLine(entry);
+    else if (sink !== null) sink(accessLine(entry));
     else plane.log.info(entry, 'request');
   }
 }

@@ -7,7 +7,7 @@
 // worker's origin (other fresh instances, the proxy left out), and a second pass over every
 // size right after the first: if second requests miss as often as first ones, the misses are
 // the machine's noise, not a cold path.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bar } from './bench.ts';
@@ -109,13 +109,34 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
     const errors = errorLines(o);
     if (errors.length > 0) throw new Error(`outrider logged errors: ${errors[0]!.slice(0, 300)}`);
     const readyAfterMs = readyAt - o.child.startedAt;
+    // Where the first requests' time went: the proxy's own account of them (access log:
+    // arrival to end, and its upstream attempt), against what the client saw.
+    const own = via === 'outrider' ? firstAccessTimes(o.log, FIRST_SHOWN) : [];
     ctx.say(`  ${via} instance ${instance}: ready ${fmt(readyAfterMs)} ms after spawn; worst first/warm ${ratio(worst.ratio)} at batch ${worst.size} ` +
       `(${fmt(worst.firstUs)} vs ${fmt(worst.warmP50Us)} us), ${over} of ${MAX_BATCH} sizes over ${WITHIN}x (second pass: ${secondOver}; warm after ${PAUSE_MS} ms pauses: ${pausedOver}, worst ${ratio(pausedWorst)}); batch 1: ${ratio(sizes[0]!.ratio)}`);
+    if (own.length > 0) {
+      ctx.say(`    first ${own.length} requests: client ${first.slice(0, own.length).map((u) => fmt(u)).join(' / ')} us; outrider's access log: ` +
+        own.map((a) => `${fmt(a.durationMs * 1000)} (upstream ${fmt(a.upstreamMs * 1000)})`).join(' / ') + ' us');
+    }
     return { via, instance, readyAfterMs, warmupSeconds, sizes, worst, over, secondOver, pausedOver, pausedWorst };
   } finally {
     await client?.close();
     await ctx.processes.stop(o.child, 20_000);
   }
+}
+
+const FIRST_SHOWN = 3;
+
+/** durationMs and upstreamMs of the first `n` inference requests in an Outrider log. */
+function firstAccessTimes(log: string, n: number): { durationMs: number; upstreamMs: number }[] {
+  const out: { durationMs: number; upstreamMs: number }[] = [];
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (out.length === n) break;
+    if (!line.includes('"durationMs"') || !line.includes('/infer')) continue;
+    const e = JSON.parse(line) as { durationMs: number; upstreamMs?: number };
+    out.push({ durationMs: e.durationMs, upstreamMs: e.upstreamMs ?? 0 });
+  }
+  return out;
 }
 
 function perSize(instances: readonly Instance[]): SizeFigures[] {

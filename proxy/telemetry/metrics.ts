@@ -65,6 +65,17 @@ export class Metrics {
   private readonly children = new Map<string, Map<string, RouteBackendChildren>>();
   private readonly upstreamChildren = new Map<string, HistogramChild>();
 
+  private scratch: Metrics | null = null;
+
+  /**
+   * Where the proxy's own warmup requests are recorded: a twin never scraped, so that warmup
+   * runs the same recording code as client requests (warm when the first one comes) without
+   * counting in the series.
+   */
+  get forWarmup(): Metrics {
+    return this.scratch ??= new Metrics();
+  }
+
   /** Where outrider_in_flight_requests is read from when scraped. */
   countInFlight(read: () => number): void {
     this.inFlightNow = read;

@@ -28,7 +28,7 @@ test('an embedder also gets an OpenAI embeddings request', () => {
     outputs: [{ name: 'embeddings', datatype: 'FP32', shape: [-1, 128] }],
   });
   assert.deepEqual(probes.map((p) => p.path), ['/v2/models/embedder/infer', '/v1/embeddings']);
-  assert.ok(probes.every((p) => p.gated === true && p.repeat === 4), 'real inferences are few, and sent on only when the first succeeds');
+  assert.ok(probes.every((p) => p.gated === true && p.repeat === 512 && p.budgetMs === 1000), 'real inferences: enough for V8 to optimise the path, within a time budget, and sent on only when the first succeeds');
   assert.deepEqual(JSON.parse(probes[0]!.body!).inputs[0].data.slice(0, 2), [1, 1]);
 });
 
@@ -38,14 +38,17 @@ test('nothing for inputs it does not synthesise: BYTES, huge fixed shapes, no me
   assert.deepEqual(warmInferences('none', {}), []);
 });
 
-test('warmForwardPath: cheap probes 32 times, a real inference 4 times, a path the model refuses once; bad metadata gives no inference', async (t) => {
+test('warmForwardPath (from its child process): cheap probes 32 times, a real inference 512 times plus twice on each of 16 fresh connections, a path the model refuses once; bad metadata gives no inference', async (t) => {
   const seen = new Map<string, number>();
   let metadata: unknown = {
     name: 'm', inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, -1] }, { name: 'position_ids', datatype: 'INT64', shape: [-1, -1] }],
     outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 8] }],
   };
   // Stands in for the data listener: it answers what the worker behind it would.
+  const connections = new Set<unknown>();
   const server = createServer((req, res) => {
+    connections.add(req.socket);
+    assert.equal(req.headers['x-outrider-warmup'], 'token');
     req.resume();
     req.on('end', () => {
       const key = `${req.method} ${req.url}`;
@@ -69,10 +72,13 @@ routes:
   assert.ok(loaded.ok);
   const log = pino({ level: 'silent' });
 
-  await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  const result = await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  assert.equal(result.error, undefined);
   assert.equal(seen.get('GET /v2/health/ready'), 32);
-  assert.equal(seen.get('POST /v2/models/m/infer'), 32 + 4, 'the refused-in-validation probe 32 times, the valid one 4');
+  assert.equal(seen.get('POST /v2/models/m/infer'), 32 + 512 + 16 * 2, 'the refused-in-validation probe 32 times, the valid one 512 times and twice on each fresh connection');
   assert.equal(seen.get('POST /v1/embeddings'), 1, 'refused once: not sent again');
+  assert.equal(result.requests, 32 + 32 + 512 + 32 + 1, 'the child reports every warmup request it sent (the metadata GET is not one)');
+  assert.equal(connections.size, 4 + 16, 'four pooled connections, then 16 of their own');
 
   // Metadata whose shape is not integers is ignored: only the cheap probes go.
   seen.clear();

@@ -85,14 +85,14 @@ test('the SPEC example normalises to the expected config', async (t) => {
         device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, inference: 'auto',
         batching: { maxBatchSize: 32, maxQueueDelay: 2, maxQueue: 512 },
         warmup: { iterations: 20, sample: null },
-        restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0 }, stopGrace: 5_000, tokenizer: 'builtin',
+        restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0, bootAhead: true }, stopGrace: 5_000, tokenizer: 'builtin',
       },
       {
         kind: 'process', name: 'big-model', command: ['python3', 'examples/gpu/server.py', '--port', '${PORT}'],
         cwd: dir, env: { MODEL: 'resnet' }, version: '1', replicas: 1, devices: ['0'],
         health: { path: '/v2/health/ready', interval: 1_000, timeout: 1_000, startupTimeout: 120_000, failureThreshold: 3 },
         warmup: { iterations: 5, requests: [{ method: 'POST', path: '/v2/models/resnet/infer', headers: {}, body: '{"inputs":[]}' }] },
-        restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0 }, stopGrace: 5_000,
+        restart: { minBackoff: 500, maxBackoff: 30_000, standby: 0, bootAhead: true }, stopGrace: 5_000,
       },
     ],
     upstreams: [{ name: 'legacy', endpoints: ['http://10.0.0.7:8000', 'http://10.0.0.8:8000'], outlier: null, tls: null }],
@@ -141,7 +141,7 @@ routes:
     { version: '1', replicas: 1, device: 'cpu', cudaDevice: null, devices: [], cpuFallback: false, threads: 1, inference: 'auto', tokenizer: 'builtin' });
   assert.deepEqual(m.batching, { maxBatchSize: 8, maxQueueDelay: 2, maxQueue: 512 }, 'an empty batching block gets the batching defaults');
   assert.deepEqual(m.warmup, { iterations: 20, sample: null });
-  assert.deepEqual(m.restart, { minBackoff: 500, maxBackoff: 30_000, standby: 0 });
+  assert.deepEqual(m.restart, { minBackoff: 500, maxBackoff: 30_000, standby: 0, bootAhead: true });
   assert.equal(m.stopGrace, 5_000);
 
   assert.equal(p.cwd, dir);
@@ -372,4 +372,24 @@ runtimes:
 `, join(dir, 'c.yaml'), {}));
   assert.deepEqual(c.runtimes.map((r) => [r.name, r.replicas, r.kind === 'onnx' && r.batching.maxBatchSize]), [['a', 2, 16], ['b', 3, 16], ['p', 1, false]]);
   assert.deepEqual(c.runtimes[2]!.kind === 'process' && c.runtimes[2]!.command, ['python3', 'serve.py', '--port', '${PORT}'], '${PORT} in a shared anchor is kept for the supervisor');
+});
+
+test('restart.bootAhead: false is kept; a non-boolean is an error at its line and column', async (t) => {
+  const dir = await workspace(t, { 'm.onnx': 'x' });
+  const text = (v: string) => `version: 1
+runtimes:
+  - name: m
+    kind: onnx
+    model: m.onnx
+    restart: { minBackoff: 1s, bootAhead: ${v} }
+routes:
+  - { name: r, match: { path: / , prefix: true }, backends: [ { to: m } ] }
+`;
+  const c = config(await loadConfigText(text('false'), join(dir, 'outrider.yaml'), {}));
+  assert.deepEqual(c.runtimes[0]!.restart, { minBackoff: 1_000, maxBackoff: 30_000, standby: 0, bootAhead: false });
+  const bad = await loadConfigText(text('sometimes'), join(dir, 'outrider.yaml'), {});
+  assert.equal(bad.ok, false);
+  const e = bad.ok ? undefined : bad.errors.find((x) => x.path.endsWith('bootAhead'));
+  assert.ok(e !== undefined, `an error names restart.bootAhead: ${bad.ok ? '' : JSON.stringify(bad.errors)}`);
+  assert.equal(e.line, 6);
 });
