@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Lifecycle } from '../../runtime/lifecycle.ts';
 import { createRuntimeManager } from '../../runtime/manager.ts';
 import type { ReplicaState } from '../../runtime/types.ts';
-import { captureLogger, processRuntime, replicaStatus, waitFor, waitReady } from './harness.ts';
+import { captureLogger, processRuntime, waitReady, waitReadyAgain } from './harness.ts';
 
 test('Lifecycle.backoff(ahead): the restart comes `ahead` ms before the delay ends (at most half of it), told when the delay ends', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
@@ -61,10 +61,7 @@ async function killAndTime(t: import('node:test').TestContext, bootAhead: boolea
   const firstBoot = at.get('starting->ready') ?? at.get('warming->ready')!;
   at = new Map();
   process.kill(first.pid!, 'SIGKILL');
-  const back = await waitFor('ready again', () => {
-    const s = replicaStatus(manager, 'slow', 0);
-    return s?.state === 'ready' && s.pid !== first.pid ? s : undefined;
-  }, 10_000);
+  const back = await waitReadyAgain(manager, 'slow', 0, first.pid, 10_000);
   assert.equal(back.restarts, 1);
   const backoffAt = at.get('crashed->backoff')!;
   const restartAt = at.get('backoff->starting')!;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
 import { createRuntimeManager } from '../../runtime/manager.ts';
-import { captureLogger, processRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
+import { captureLogger, processRuntime, recordStates, waitFor, waitReady, waitReadyAgain } from './harness.ts';
 
 interface Sent {
   readonly at: number;
@@ -57,10 +57,7 @@ test('SIGKILL of a replica under load: removed from endpoints at once, restarted
   const killedAt = performance.now();
   process.kill(victim.pid!, 'SIGKILL');
   await waitFor('crash seen', () => removedAt > 0, 2000);
-  const ready = await waitFor('victim ready again', () => {
-    const s = replicaStatus(manager, 'busy', 0);
-    return s?.state === 'ready' && s.pid !== victim.pid ? s : undefined;
-  }, 5000);
+  const ready = await waitReadyAgain(manager, 'busy', 0, victim.pid, 5000);
   const readyAt = performance.now();
   await waitFor('load on the restarted replica', () => sent.some((s) => s.origin === ready.origin && s.ok));
   running = false;

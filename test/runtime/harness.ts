@@ -105,6 +105,14 @@ export function waitReady(manager: RuntimeManager, runtime: string, replica: num
   }, timeoutMs);
 }
 
+/** Waits until the replica is ready again in a process other than `oldPid` (a restart or a spare taken over). */
+export function waitReadyAgain(manager: RuntimeManager, runtime: string, replica: number, oldPid: number | null, timeoutMs = 5000) {
+  return waitFor(`${runtime}/${replica} ready again with a new pid`, () => {
+    const s = replicaStatus(manager, runtime, replica);
+    return s?.state === 'ready' && s.pid !== oldPid ? s : undefined;
+  }, timeoutMs);
+}
+
 /** Alive and not a zombie: a killed orphan may linger as a zombie until init reaps it. */
 export function isAlive(pid: number): boolean {
   try {

@@ -7,8 +7,7 @@ import { test } from 'node:test';
 import { createRuntimeManager } from '../../runtime/manager.ts';
 import type { RuntimeManager } from '../../runtime/types.ts';
 import {
-  captureLogger, getJson, isAlive, killQuietly, processRuntime, recordStates, replicaStatus, waitFor, waitReady, type StateEvent,
-} from './harness.ts';
+  captureLogger, getJson, isAlive, killQuietly, processRuntime, recordStates, replicaStatus, waitFor, waitReady, waitReadyAgain, type StateEvent, } from './harness.ts';
 
 function managed(t: { after: (fn: () => Promise<void>) => void }, manager: RuntimeManager): RuntimeManager {
   t.after(() => manager.stop());
@@ -135,10 +134,7 @@ test('failing probes while ready take the replica out of rotation at once, then 
   assert.equal(crashed.previous, 'ready');
   assert.equal(crashed.reason, 'health probe failed 3 times in a row (last: HTTP 503: {"ok":false})');
   assert.equal(endpointsAtCrash, 0);
-  const after = await waitFor('ready again', () => {
-    const s = replicaStatus(manager, 'flaky', 0);
-    return s?.state === 'ready' && s.pid !== before.pid ? s : undefined;
-  }, 5000);
+  const after = await waitReadyAgain(manager, 'flaky', 0, before.pid, 5000);
   assert.equal(after.restarts, 1);
   assert.notEqual(after.origin, before.origin, 'a restart gets a fresh port');
   assert.ok(!isAlive(before.pid!));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntimeManager } from '../../runtime/manager.ts';
 import type { StandbyStatus } from '../../runtime/types.ts';
-import { captureLogger, getJson, inferMlp, isAlive, killQuietly, onnxRuntime, processRuntime, recordStates, replicaStatus, waitFor, waitReady } from './harness.ts';
+import { captureLogger, getJson, inferMlp, isAlive, killQuietly, onnxRuntime, processRuntime, recordStates, replicaStatus, waitFor, waitReady, waitReadyAgain } from './harness.ts';
 
 const MLP = fileURLToPath(new URL('../../examples/models/mlp.onnx', import.meta.url));
 
@@ -33,10 +33,7 @@ test('a SIGKILLed replica takes over the warm spare after its backoff; a new spa
 
   const killedAt = performance.now();
   process.kill(first.pid!, 'SIGKILL');
-  const again = await waitFor('replica 0 ready with a new pid', () => {
-    const s = replicaStatus(manager, 'web', 0);
-    return s?.state === 'ready' && s.pid !== first.pid ? s : undefined;
-  }, 5_000);
+  const again = await waitReadyAgain(manager, 'web', 0, first.pid, 5_000);
   const tookMs = performance.now() - killedAt;
   // The spare's own process and address, ready without a new start: the backoff (300 ms) and
   // the crash's detection are all it cost.
@@ -84,10 +81,7 @@ test('without standby nothing extra runs, and a restart launches a new process a
   const first = await waitReady(manager, 'web', 0);
   assert.deepEqual(spares(manager, 'web'), []);
   process.kill(first.pid!, 'SIGKILL');
-  const again = await waitFor('replica 0 ready again', () => {
-    const s = replicaStatus(manager, 'web', 0);
-    return s?.state === 'ready' && s.pid !== first.pid ? s : undefined;
-  }, 5_000);
+  const again = await waitReadyAgain(manager, 'web', 0, first.pid, 5_000);
   assert.notEqual(again.origin, null);
 });
 

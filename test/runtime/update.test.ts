@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRuntimeManager } from '../../runtime/manager.ts';
 import type { RuntimeManager } from '../../runtime/types.ts';
-import { captureLogger, getJson, isAlive, processRuntime, recordStates, replicaStatus, waitFor, waitReady, type StateEvent } from './harness.ts';
+import { captureLogger, getJson, isAlive, processRuntime, recordStates, replicaStatus, waitFor, waitReady, type StateEvent, waitReadyAgain } from './harness.ts';
 
 /** The fewest endpoints `runtime` had at any state change or 5 ms sample from now on. */
 function watchGap(t: { after: (fn: () => void) => void }, manager: RuntimeManager, runtime: string): () => number {
@@ -82,10 +82,7 @@ test('a new generation that never becomes ready leaves the old one serving', asy
 
   // Until the new generation is ready the old one is what serves: a crash there is restarted.
   process.kill(old.pid!, 'SIGKILL');
-  const back = await waitFor('old replica back', () => {
-    const s = replicaStatus(manager, 'model', 0);
-    return s?.state === 'ready' && s.pid !== old.pid ? s : undefined;
-  }, 5000);
+  const back = await waitReadyAgain(manager, 'model', 0, old.pid, 5000);
   assert.equal(back.restarts, 1);
   const fewestAfter = watchGap(t, manager, 'model');
 
