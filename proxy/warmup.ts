@@ -161,70 +161,61 @@ export function warmPlan(config: Config, target: WarmTarget, token: string): War
   };
 }
 
-/** Sends the plan's requests (in the warmup client process). Never throws. */
+/**
+ * Sends the plan's requests (in the warmup client process). Never throws. The runtimes are
+ * warmed at once, each with CONCURRENCY requests in flight: each has its own worker processes
+ * to warm, and start-up waits for the slowest.
+ */
 export async function runWarmup(plan: WarmPlan): Promise<WarmResult> {
   const started = performance.now();
   const { target } = plan;
-  const agent = new Agent({
-    connections: CONCURRENCY,
-    connect: { ...(target.socketPath === null ? {} : { socketPath: target.socketPath }), ...(target.tls ? { rejectUnauthorized: false } : {}) },
-  });
+  const connect = { ...(target.socketPath === null ? {} : { socketPath: target.socketPath }), ...(target.tls ? { rejectUnauthorized: false } : {}) };
+  const agent = new Agent({ connections: CONCURRENCY * Math.max(1, plan.runtimes.length), connect });
   let sent = 0;
   const statuses: Record<number, number> = {};
   let error: string | undefined;
-  try {
-    const headersFor = (r: WarmRuntime, json: boolean) => ({ 'x-outrider-warmup': plan.token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
-    const spent = () => performance.now() - started > plan.budgetMs;
-    for (const r of plan.runtimes) {
-      if (spent()) break;
-      const all = probes(r);
-      if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
-      for (const p of all) {
-        const send = async (): Promise<number> => {
-          const res = await request(`${target.origin}${p.path}`, {
-            dispatcher: agent,
-            method: p.method,
-            headers: headersFor(r, p.body !== undefined),
-            body: p.body ?? null,
-          });
-          await res.body.dump();
-          sent++;
-          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-          return res.statusCode;
-        };
-        let left = p.repeat ?? REQUESTS_PER_PROBE;
-        if (spent()) break;
-        const probeStarted = performance.now();
-        const over = () => spent() || (p.budgetMs !== undefined && performance.now() - probeStarted > p.budgetMs);
-        if (p.gated === true) {
+  const spent = () => performance.now() - started > plan.budgetMs;
+  const headersFor = (r: WarmRuntime, json: boolean) => ({ 'x-outrider-warmup': plan.token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
+  const send = async (dispatcher: Agent | Client, r: WarmRuntime, p: Probe): Promise<number> => {
+    const res = await request(`${target.origin}${p.path}`, { dispatcher, method: p.method, headers: headersFor(r, p.body !== undefined), body: p.body ?? null });
+    await res.body.dump();
+    sent++;
+    statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+    return res.statusCode;
+  };
+  const warmRuntime = async (r: WarmRuntime): Promise<void> => {
+    const all = probes(r);
+    if (r.kind === 'onnx') all.push(...warmInferences(r.name, await metadata(agent, target.origin, r, headersFor(r, false))));
+    for (const p of all) {
+      if (spent()) return;
+      let left = p.repeat ?? REQUESTS_PER_PROBE;
+      const probeStarted = performance.now();
+      const over = () => spent() || (p.budgetMs !== undefined && performance.now() - probeStarted > p.budgetMs);
+      if (p.gated === true) {
+        left--;
+        if (await send(agent, r, p) !== 200) continue;
+      }
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (left > 0 && !over()) {
           left--;
-          if (await send() !== 200) continue;
+          await send(agent, r, p);
         }
-        await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-          while (left > 0 && !over()) {
-            left--;
-            await send();
-          }
-        }));
-        // Then some on connections of their own: what a new client connection first does
-        // (objects taking their shape) otherwise happens first with the code already optimised.
-        if (p.gated === true) {
-          for (let k = 0; k < FRESH_CONNECTIONS && !spent(); k++) {
-            const one = new Client(target.origin, { connect: { ...(target.socketPath === null ? {} : { socketPath: target.socketPath }), ...(target.tls ? { rejectUnauthorized: false } : {}) } });
-            try {
-              for (let j = 0; j < 2; j++) {
-                const res = await one.request({ path: p.path, method: p.method, headers: headersFor(r, p.body !== undefined), body: p.body ?? null });
-                await res.body.dump();
-                sent++;
-                statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-              }
-            } finally {
-              await one.close();
-            }
-          }
+      }));
+      // Then some on connections of their own: what a new client connection first does
+      // (objects taking their shape) otherwise happens first with the code already optimised.
+      if (p.gated !== true) continue;
+      for (let k = 0; k < FRESH_CONNECTIONS && !spent(); k++) {
+        const one = new Client(target.origin, { connect });
+        try {
+          for (let j = 0; j < 2; j++) await send(one, r, p);
+        } finally {
+          await one.close();
         }
       }
     }
+  };
+  try {
+    await Promise.all(plan.runtimes.map(warmRuntime));
   } catch (e) {
     error = (e as Error).message;
   } finally {
