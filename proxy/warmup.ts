@@ -233,15 +233,20 @@ export class WarmClient {
   private child: ChildProcess | null;
   private exited: Promise<void>;
 
-  constructor(log: Logger) {
+  /** `entry`: the script run as the child (tests give a misbehaving one). */
+  constructor(log: Logger, entry = entryPath('./warm-client.ts', import.meta.url)) {
     let child: ChildProcess | null = null;
     try {
-      child = fork(entryPath('./warm-client.ts', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+      child = fork(entry, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'proxy warmup client not started');
     }
     this.child = child;
-    this.exited = child === null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+    // A process that could not be spawned reports 'error' and may never report 'exit'.
+    this.exited = child === null ? Promise.resolve() : new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => { if (child.pid === undefined) resolve(); });
+    });
     // A failed spawn is reported here, not thrown by fork().
     child?.once('error', (e) => log.warn({ err: e.message }, 'proxy warmup client failed'));
     child?.once('exit', () => { this.child = null; });
@@ -256,6 +261,7 @@ export class WarmClient {
       return await new Promise<WarmResult>((resolve) => {
         child.once('message', (m) => resolve(m as WarmResult));
         child.once('exit', (code, signal) => resolve({ requests: 0, statuses: {}, ms: 0, error: `the warmup client exited (${signal ?? code})` }));
+        child.once('error', (e) => resolve({ requests: 0, statuses: {}, ms: 0, error: `the warmup client failed: ${e.message}` }));
         timer = setTimeout(() => resolve({ requests: 0, statuses: {}, ms: plan.budgetMs + CHILD_GRACE_MS, error: 'the warmup client did not answer in time' }), plan.budgetMs + CHILD_GRACE_MS);
         child.send(plan);
       });

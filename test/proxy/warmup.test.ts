@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { loadConfigText } from '../../proxy/config/load.ts';
-import { warmForwardPath, warmInferences } from '../../proxy/warmup.ts';
+import { WarmClient, warmForwardPath, warmInferences } from '../../proxy/warmup.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -86,4 +86,24 @@ routes:
   await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
   assert.equal(seen.get('POST /v2/models/m/infer'), 32);
   assert.equal(seen.get('POST /v1/embeddings'), undefined);
+});
+
+test('a broken warmup client never holds readiness back: one that dies, one that never answers, one that cannot start', async () => {
+  const log = pino({ level: 'silent' });
+  const plan = { target: { origin: 'http://127.0.0.1:9', socketPath: null, tls: false }, token: 't', runtimes: [], budgetMs: 200 };
+  const fixture = (name: string) => join(ROOT, 'test', 'proxy', 'fixtures', name);
+
+  const dies = await new WarmClient(log, fixture('warm-client-exits.mjs')).run(plan);
+  assert.match(dies.error ?? '', /exited \(3\)/);
+
+  const t0 = performance.now();
+  const hangs = new WarmClient(log, fixture('warm-client-hangs.mjs'));
+  const silent = await hangs.run(plan);
+  assert.match(silent.error ?? '', /did not answer in time/);
+  // Budget + 2 s for the answer, then up to 2 s for it to go after its channel closes (SIGKILL).
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 2_200 && ms < 5_500, `gave up after ${ms.toFixed(0)} ms`);
+
+  const missing = await new WarmClient(log, fixture('no-such-client.mjs')).run(plan);
+  assert.ok(missing.error !== undefined, 'a client that cannot start is an error, not a wait');
 });
