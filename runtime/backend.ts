@@ -113,6 +113,10 @@ export class RuntimeBackend implements BackendSet {
     };
   }
 
+  resetMetrics(): void {
+    for (const r of this.replicas) r.resetMetrics();
+  }
+
   metrics(timeoutMs: number): Promise<(unknown[] | null)[]> {
     return Promise.all(this.replicas.map((r) => r.metrics(timeoutMs)));
   }

@@ -166,6 +166,10 @@ class Manager extends EventEmitter implements RuntimeManager {
     return [...this.backends.values()].map((b) => b.status());
   }
 
+  resetWorkerMetrics(): void {
+    for (const b of this.backends.values()) b.resetMetrics();
+  }
+
   async workerMetrics(): Promise<WorkerMetrics[]> {
     const all = await Promise.all([...this.backends.values()].map((b) => b.metrics(METRICS_TIMEOUT_MS)));
     // The worker sends its registry's getMetricsAsJSON() over IPC; its shape is prom-client's.

@@ -152,6 +152,13 @@ class OnnxLaunch implements Launch {
     });
   }
 
+  resetMetrics(): void {
+    if (this.gone || !this.child.connected) return;
+    try {
+      this.send({ type: 'reset-metrics' });
+    } catch { /* the channel closed: the worker is going anyway */ }
+  }
+
   private send(message: ParentToWorker): void {
     if (!this.child.connected) throw new Error('the worker IPC channel is closed');
     // The callback swallows a channel that closes while the message is in flight.

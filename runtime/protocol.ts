@@ -17,4 +17,6 @@ export type WorkerToParent =
 
 export type ParentToWorker =
   | { readonly type: 'metrics'; readonly id: number }
+  // The proxy's own warmup has ended: its inferences are not the clients' (proxy/warmup.ts).
+  | { readonly type: 'reset-metrics' }
   | { readonly type: 'drain' };   // stop accepting, finish queued work, exit 0

@@ -33,6 +33,8 @@ export interface Launch {
   kill(): Promise<void>;
   /** The worker's own prom-client registry as JSON; null when it has none or did not answer. */
   metrics(timeoutMs: number): Promise<unknown[] | null>;
+  /** Zeroes the worker's own metrics, where it keeps any. */
+  resetMetrics?(): void;
 }
 
 export interface ReplicaAdapter {
@@ -89,7 +91,7 @@ export class Replica {
   private readonly bootAhead: boolean;
   /** What the last launched attempt took from its launch to ready (ms): the head start of the next restart. */
   private bootMs: number | null = null;
-  /** Epoch ms: the end of the backoff, before which a restarted attempt is held out of rotation. */
+  /** performance.now() at the end of the backoff, before which a restarted attempt is held out of rotation. */
   private readyNotBefore = 0;
 
   constructor(runtime: string, index: number, adapter: ReplicaAdapter, restart: RestartConfig, hooks: ReplicaHooks, stopGrace: number) {
@@ -106,8 +108,9 @@ export class Replica {
       // Ready for as long as the longest backoff without crashing: no longer a crash loop.
       stableAfter: restart.maxBackoff,
       onChange: (state, previous, reason) => this.changed(state, previous, reason),
-      onRestart: (readyNotBefore) => {
-        this.readyNotBefore = readyNotBefore;
+      onRestart: (due) => {
+        // On the monotonic clock from here: a wall-clock step must not stretch the hold.
+        this.readyNotBefore = performance.now() + Math.max(0, due - Date.now());
         this.hooks.restart(this);
         if (!this.takeOver()) void this.launch();
       },
@@ -181,6 +184,12 @@ export class Replica {
     return state;
   }
 
+  /** Zeroes the running process's own metrics (the proxy's warmup went through it). */
+  resetMetrics(): void {
+    const a = this.attempt;
+    if (a !== null && !a.exited) a.proc?.resetMetrics?.();
+  }
+
   metrics(timeoutMs: number): Promise<unknown[] | null> {
     const a = this.attempt;
     if (a === null || a.exited || a.proc === null || this.lc.state === 'stopped') return Promise.resolve(null);
@@ -242,7 +251,8 @@ export class Replica {
         if (attempt.launchedAt !== null) this.bootMs = performance.now() - attempt.launchedAt;
         // Started ahead of its backoff's end (restart.bootAhead) and ready before it: it joins
         // the rotation when the backoff ends, as a restart that started on time would.
-        const early = this.readyNotBefore - Date.now();
+        // A spare taken over was never started ahead: it goes in at once.
+        const early = attempt.launchedAt === null ? 0 : this.readyNotBefore - performance.now();
         if (early <= 0) {
           this.lc.to('ready');
           return;

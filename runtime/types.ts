@@ -72,4 +72,6 @@ export interface RuntimeManager extends EventEmitter {
   status(): readonly RuntimeStatus[];
   /** prom-client JSON of every live worker's own registry (batch size, queue wait, ...), for aggregation. */
   workerMetrics(): Promise<MetricObjectWithValues<MetricValue<string>>[][]>;
+  /** Zeroes every live worker's own metrics: called once the proxy's warmup through them has ended. */
+  resetWorkerMetrics(): void;
 }

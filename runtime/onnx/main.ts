@@ -103,6 +103,8 @@ process.on('disconnect', () => {
 process.on('message', (msg: ParentToWorker) => {
   if (msg?.type === 'metrics') {
     void metrics.registry.getMetricsAsJSON().then((data) => send({ type: 'metrics', id: msg.id, data }));
+  } else if (msg?.type === 'reset-metrics') {
+    metrics.reset();
   } else if (msg?.type === 'drain') {
     void drain('supervisor asked');
   }
