@@ -75,8 +75,16 @@ export class Outrider {
     const app = new Outrider(file, config, log);
     // Forked before the runtimes start, so that its Node start-up overlaps theirs.
     if (!app.plane.warmed) app.warmClient = new WarmClient(log);
-    await app.runtimes.start();
-    const [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
+    let data: string;
+    let admin: string;
+    try {
+      await app.runtimes.start();
+      [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
+    } catch (e) {
+      // Its IPC channel would keep this process alive.
+      await app.warmClient?.stop();
+      throw e;
+    }
     log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
     if (!app.plane.warmed) void app.warmWhenReady();
     return app;
@@ -99,6 +107,8 @@ export class Outrider {
       : { origin: `${tls ? 'https' : 'http'}://${loopbackFor(address)}`, socketPath: null, tls };
     await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log, this.warmClient ?? undefined);
     this.warmClient = null;
+    // The workers' own inference metrics counted the warmup's requests: they start from zero.
+    this.runtimes.resetWorkerMetrics();
     this.plane.warmed = true;
   }
 

@@ -14,6 +14,7 @@ import { OutriderError } from './errors.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Reply } from './pipeline.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import { WARM_BACKEND_HEADER, WARM_HEADER } from './warmup.ts';
 import { endSpan, startClientSpan } from './telemetry/tracing.ts';
 import type { EndpointPicker } from './balance.ts';
 
@@ -206,7 +207,8 @@ function dropSet(idHeader: string): Set<string> {
   // Set by Outrider on every upstream request: a client's own values must not pass through.
   // traceparent/tracestate are dropped only when re-set from a span (see forward()).
   // x-outrider-shadow marks Outrider's shadow copies (policies/shadow): a client cannot forge it.
-  return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate', 'x-outrider-shadow']);
+  // The proxy's warmup headers (proxy/warmup.ts) carry its secret: no upstream sees them.
+  return new Set([idHeader, 'x-timeout-ms', 'traceparent', 'tracestate', 'x-outrider-shadow', WARM_HEADER, WARM_BACKEND_HEADER]);
 }
 
 

@@ -1,5 +1,6 @@
 // The data listener and its edge protections (SPEC §2 `limits`, §3), and the one rescue that
 // turns any error below into the JSON error response.
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,6 +17,7 @@ import type { Metrics } from './telemetry/metrics.ts';
 import type { Logger } from './telemetry/log.ts';
 import { accessLine, type AccessEntry } from './telemetry/access-log.ts';
 import { endSpan, startServerSpan, tracingActive } from './telemetry/tracing.ts';
+import { WARM_BACKEND_HEADER, WARM_HEADER } from './warmup.ts';
 
 /** What the data server reads on every request; the app swaps `table` on reload. */
 export interface DataPlane {
@@ -90,15 +92,15 @@ function onRequest(plane: DataPlane, req: IncomingMessage, res: ServerResponse):
   ctx.socketBytesAtStart = req.socket.bytesWritten;
   if (plane.draining) res.shouldKeepAlive = false;
   res.on('close', () => onClose(plane, ctx));
+  // The proxy's own warmup (proxy/warmup.ts) is recognised only until it is over.
+  if (!plane.warmed && isWarmToken(req.headers[WARM_HEADER], plane.warmToken)) ctx.warmup = true;
   if (plane.inFlight >= cfg.limits.maxInFlight) {
-    plane.metrics.shedOne('max_in_flight');
+    (ctx.warmup ? plane.metrics.forWarmup : plane.metrics).shedOne('max_in_flight');
     writeError(ctx, table, new OutriderError('overloaded', 'too many requests in flight', { detail: 'max_in_flight' }));
     return;
   }
   plane.inFlight++;
   ctx.counted = true;
-  const warm = req.headers['x-outrider-warmup'];
-  if (warm !== undefined && warm === plane.warmToken) ctx.warmup = true;
   void handle(plane, ctx, table);
 }
 
@@ -127,10 +129,11 @@ async function handle(plane: DataPlane, ctx: RequestContext, table: RouteTable):
     ctx.traceparent = typeof tp === 'string' ? tp : undefined;
     ctx.tracestate = typeof ts === 'string' ? ts : undefined;
 
-    const route = ctx.warmup ? (table.warmRoute(String(req.headers['x-outrider-warmup-backend'])) ?? null) : table.match(req, path);
+    const route = ctx.warmup ? (table.warmRoute(String(req.headers[WARM_BACKEND_HEADER])) ?? null) : table.match(req, path);
     if (route === null) throw new OutriderError('no_route', `no route matches ${req.method} ${path}`);
     ctx.route = route;
-    if (tracingActive()) {
+    // Warmup requests are no client's: no trace.
+    if (!ctx.warmup && tracingActive()) {
       ctx.span = startServerSpan(route.name, req.headers, { 'http.request.method': req.method ?? 'GET', 'url.path': path, 'outrider.route': route.name, 'outrider.request_id': ctx.id });
     }
     ctx.maxBodyBytes = cfg.limits.maxBodyBytes;
@@ -303,6 +306,11 @@ function onClose(plane: DataPlane, ctx: RequestContext): void {
     else if (sink !== null) sink(accessLine(entry));
     else plane.log.info(entry, 'request');
   }
+}
+
+function isWarmToken(value: string | string[] | undefined, token: string): boolean {
+  if (typeof value !== 'string' || value.length !== token.length) return false;
+  return timingSafeEqual(Buffer.from(value), Buffer.from(token));
 }
 
 function round(ms: number): number {

@@ -23,6 +23,10 @@ import type { Config } from './config/types.ts';
 import type { Logger } from './telemetry/log.ts';
 import { entryPath } from '../runtime/entry-path.ts';
 
+/** The header carrying the per-process secret that marks a warmup request, and the one naming its runtime. */
+export const WARM_HEADER = 'x-outrider-warmup';
+export const WARM_BACKEND_HEADER = 'x-outrider-warmup-backend';
+
 /** Repetitions of a cheap probe (health, a request the worker refuses in validation). */
 const REQUESTS_PER_PROBE = 32;
 /** Repetitions of a real inference: enough calls for V8 to optimise the path (see above). */
@@ -31,6 +35,8 @@ const REQUESTS_PER_INFERENCE = 512;
 const INFERENCE_BUDGET_MS = 1_000;
 const CONCURRENCY = 4;
 const FRESH_CONNECTIONS = 16;
+/** The fresh connections stop after this long (a slow model's inferences are no faster for them). */
+const FRESH_BUDGET_MS = 250;
 /** Readiness waits for this warmup: past this budget no further warmup request is started. */
 const WARM_BUDGET_MS = 10_000;
 /** The child has this long past the budget to answer, then it is killed and readiness goes on. */
@@ -175,7 +181,7 @@ export async function runWarmup(plan: WarmPlan): Promise<WarmResult> {
   const statuses: Record<number, number> = {};
   let error: string | undefined;
   const spent = () => performance.now() - started > plan.budgetMs;
-  const headersFor = (r: WarmRuntime, json: boolean) => ({ 'x-outrider-warmup': plan.token, 'x-outrider-warmup-backend': r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
+  const headersFor = (r: WarmRuntime, json: boolean) => ({ [WARM_HEADER]: plan.token, [WARM_BACKEND_HEADER]: r.name, ...(json ? { 'content-type': 'application/json' } : {}) });
   const send = async (dispatcher: Agent | Client, r: WarmRuntime, p: Probe): Promise<number> => {
     const res = await request(`${target.origin}${p.path}`, { dispatcher, method: p.method, headers: headersFor(r, p.body !== undefined), body: p.body ?? null });
     await res.body.dump();
@@ -204,7 +210,8 @@ export async function runWarmup(plan: WarmPlan): Promise<WarmResult> {
       // Then some on connections of their own: what a new client connection first does
       // (objects taking their shape) otherwise happens first with the code already optimised.
       if (p.gated !== true) continue;
-      for (let k = 0; k < FRESH_CONNECTIONS && !spent(); k++) {
+      const freshStarted = performance.now();
+      for (let k = 0; k < FRESH_CONNECTIONS && !spent() && performance.now() - freshStarted < FRESH_BUDGET_MS; k++) {
         const one = new Client(target.origin, { connect });
         try {
           for (let j = 0; j < 2; j++) await send(one, r, p);
@@ -215,9 +222,11 @@ export async function runWarmup(plan: WarmPlan): Promise<WarmResult> {
     }
   };
   try {
-    await Promise.all(plan.runtimes.map(warmRuntime));
-  } catch (e) {
-    error = (e as Error).message;
+    // One runtime's failure (a reset, a refused connection) leaves the others' warmup and counts.
+    const failed = (await Promise.allSettled(plan.runtimes.map(warmRuntime)))
+      .map((o, k) => (o.status === 'rejected' ? `${plan.runtimes[k]!.name}: ${(o.reason as Error)?.message ?? String(o.reason)}` : null))
+      .filter((m): m is string => m !== null);
+    if (failed.length > 0) error = failed.join('; ');
   } finally {
     await agent.close().catch(() => undefined);
   }
@@ -233,11 +242,11 @@ export class WarmClient {
   private child: ChildProcess | null;
   private exited: Promise<void>;
 
-  /** `entry`: the script run as the child (tests give a misbehaving one). */
-  constructor(log: Logger, entry = entryPath('./warm-client.ts', import.meta.url)) {
+  /** `entry`, `execPath`: the script run as the child and the node that runs it (tests give misbehaving ones). */
+  constructor(log: Logger, { entry = entryPath('./warm-client.ts', import.meta.url), execPath = process.execPath } = {}) {
     let child: ChildProcess | null = null;
     try {
-      child = fork(entry, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+      child = fork(entry, [], { execPath, execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'proxy warmup client not started');
     }
@@ -255,7 +264,11 @@ export class WarmClient {
   /** Runs the plan in the child; the result, or why there is none. Never throws. */
   async run(plan: WarmPlan): Promise<WarmResult> {
     const child = this.child;
-    if (child === null || !child.connected) return { requests: 0, statuses: {}, ms: 0, error: 'the warmup client is not running' };
+    // No pid: the spawn failed (its 'error' may still be on its way).
+    if (child === null || child.pid === undefined || !child.connected) {
+      await this.stop();
+      return { requests: 0, statuses: {}, ms: 0, error: 'the warmup client is not running' };
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       return await new Promise<WarmResult>((resolve) => {

@@ -91,6 +91,9 @@ test('forwards with request id, deadline, forwarding headers and no hop-by-hop h
     'x-forwarded-for': '203.0.113.9',
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     'x-timeout-ms': '2500',
+    // A client cannot pass for the proxy's own warmup, nor tell an upstream it is one.
+    'x-outrider-warmup': 'forged',
+    'x-outrider-warmup-backend': 'good',
   }, JSON.stringify({ a: 1 }));
   assert.equal(res.status, 200);
   const id = res.headers['x-request-id'];
@@ -104,6 +107,8 @@ test('forwards with request id, deadline, forwarding headers and no hop-by-hop h
   assert.equal(got.headers['x-request-id'], id);
   assert.equal(got.headers['x-secret-hop'], undefined);
   assert.equal(got.headers['keep-alive'], undefined);
+  assert.equal(got.headers['x-outrider-warmup'], undefined);
+  assert.equal(got.headers['x-outrider-warmup-backend'], undefined);
   assert.equal(got.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
   assert.equal(got.headers['x-forwarded-proto'], 'http');
   assert.match(got.headers['x-forwarded-host']!, /^127\.0\.0\.1:\d+$/);

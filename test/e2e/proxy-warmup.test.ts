@@ -55,6 +55,13 @@ routes:
   assert.equal(metricValue(metrics, 'outrider_requests_total', { route: 'classify', backend: 'mlp', code: '200' }), 3);
   assert.ok(!metrics.includes('route="warmup"'), 'no series for the warmup route');
   assert.equal(metricValue(metrics, 'outrider_upstream_duration_seconds_count', { backend: 'mlp' }), 3, 'upstream attempts: the three client requests only');
+  assert.equal(metricValue(metrics, 'outrider_inference_duration_seconds_count', { runtime: 'mlp' }), 3, 'the worker counts the client requests\' batches only, not the warmup\'s');
+  assert.equal(metricValue(metrics, 'outrider_batch_size_count', { runtime: 'mlp' }), 3);
+
+  // Once ready, the warmup's marker is nobody's: a request naming a runtime the path does not route to gets no_route.
+  const forged = await fetch(`${o.data}/v2/models/nothing/infer`, { method: 'POST', body, headers: { 'x-outrider-warmup': 'x'.repeat(32), 'x-outrider-warmup-backend': 'mlp' } });
+  assert.equal(forged.status, 404);
+  await forged.text();
   const lines = await (async () => {
     for (let k = 0; k < 50; k++) {
       const got = o.logs.filter((l) => l['msg'] === 'request' || l['durationMs'] !== undefined);
@@ -63,5 +70,5 @@ routes:
     }
     return o.logs.filter((l) => l['durationMs'] !== undefined);
   })();
-  assert.deepEqual(lines.map((l) => l['route']), ['classify', 'classify', 'classify'], 'access lines for the client requests only');
+  assert.deepEqual(lines.map((l) => l['route']).slice(0, 3), ['classify', 'classify', 'classify'], 'access lines for the client requests only');
 });

@@ -88,22 +88,27 @@ routes:
   assert.equal(seen.get('POST /v1/embeddings'), undefined);
 });
 
-test('a broken warmup client never holds readiness back: one that dies, one that never answers, one that cannot start', async () => {
+test('a broken warmup client never holds readiness back: one that dies, one that never answers, one whose script or node is missing', async () => {
   const log = pino({ level: 'silent' });
   const plan = { target: { origin: 'http://127.0.0.1:9', socketPath: null, tls: false }, token: 't', runtimes: [], budgetMs: 200 };
   const fixture = (name: string) => join(ROOT, 'test', 'proxy', 'fixtures', name);
 
-  const dies = await new WarmClient(log, fixture('warm-client-exits.mjs')).run(plan);
+  const dies = await new WarmClient(log, { entry: fixture('warm-client-exits.mjs') }).run(plan);
   assert.match(dies.error ?? '', /exited \(3\)/);
 
   const t0 = performance.now();
-  const hangs = new WarmClient(log, fixture('warm-client-hangs.mjs'));
+  const hangs = new WarmClient(log, { entry: fixture('warm-client-hangs.mjs') });
   const silent = await hangs.run(plan);
   assert.match(silent.error ?? '', /did not answer in time/);
   // Budget + 2 s for the answer, then up to 2 s for it to go after its channel closes (SIGKILL).
   const ms = performance.now() - t0;
   assert.ok(ms >= 2_200 && ms < 5_500, `gave up after ${ms.toFixed(0)} ms`);
 
-  const missing = await new WarmClient(log, fixture('no-such-client.mjs')).run(plan);
-  assert.ok(missing.error !== undefined, 'a client that cannot start is an error, not a wait');
+  const missing = await new WarmClient(log, { entry: fixture('no-such-client.mjs') }).run(plan);
+  assert.ok(missing.error !== undefined, 'a script that is not there: node exits at once');
+
+  const t1 = performance.now();
+  const unspawnable = await new WarmClient(log, { execPath: join(ROOT, 'no-such-node') }).run(plan);
+  assert.match(unspawnable.error ?? '', /not running|failed/);
+  assert.ok(performance.now() - t1 < 1_000, 'a spawn that fails is no wait');
 });
