@@ -74,7 +74,7 @@ export class Outrider {
     if (config.telemetry.tracing) await startTracing();
     const app = new Outrider(file, config, log);
     // Forked before the runtimes start, so that its Node start-up overlaps theirs.
-    if (!app.plane.warmed) app.warmClient = new WarmClient(log);
+    const warmClient = app.plane.warmed ? null : (app.warmClient = new WarmClient(log));
     let data: string;
     let admin: string;
     try {
@@ -82,11 +82,11 @@ export class Outrider {
       [data, admin] = await Promise.all([listen(app.data, config.listen.data), listen(app.admin, config.listen.admin)]);
     } catch (e) {
       // Its IPC channel would keep this process alive.
-      await app.warmClient?.stop();
+      await warmClient?.stop();
       throw e;
     }
     log.info({ data, admin, config: config.file, runtimes: config.runtimes.map((r) => r.name), routes: config.routes.map((r) => r.name) }, 'listening');
-    if (!app.plane.warmed) void app.warmWhenReady();
+    if (warmClient !== null) void app.warmWhenReady(warmClient);
     return app;
   }
 
@@ -95,7 +95,7 @@ export class Outrider {
   }
 
   /** Once every runtime has a ready replica, warms the proxy's forward path; /readyz waits for it. */
-  private async warmWhenReady(): Promise<void> {
+  private async warmWhenReady(client: WarmClient): Promise<void> {
     while (!this.runtimes.readiness().ready) {
       if (this.stopping !== null) return;
       await sleep(20);
@@ -105,7 +105,7 @@ export class Outrider {
     const target = typeof address === 'string'
       ? { origin: `${tls ? 'https' : 'http'}://localhost`, socketPath: address, tls }
       : { origin: `${tls ? 'https' : 'http'}://${loopbackFor(address)}`, socketPath: null, tls };
-    await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log, this.warmClient ?? undefined);
+    await warmForwardPath(this.config, target, this.plane.warmToken, this.plane.log, client);
     this.warmClient = null;
     // The workers' own inference metrics counted the warmup's requests: they start from zero.
     this.runtimes.resetWorkerMetrics();

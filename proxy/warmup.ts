@@ -12,8 +12,8 @@
 // - The requests come from a child process (proxy/warm-client.ts), as a client's do. Sent from
 //   inside the proxy, the warmup's client sockets and bodies went through the same stream code
 //   as the proxy's server side, and the code V8 optimised for that mix was thrown away again
-//   (85 deoptimisations in the first 10 client requests, which took 3-4 ms each against
-//   ~0.4 ms warm); from a child, none.
+//   (~43 deoptimisations in the first 10 client requests, which took 3-4 ms each against
+//   ~0.4 ms warm); from a child, with some fresh connections at the end, ~13.
 // The child is forked when Outrider starts, so its start-up overlaps the runtimes' own.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent, Client, request } from 'undici';
 import type { Config } from './config/types.ts';
 import type { Logger } from './telemetry/log.ts';
+import { hasExited, terminate } from '../runtime/child.ts';
 import { entryPath } from '../runtime/entry-path.ts';
 
 /** The header carrying the per-process secret that marks a warmup request, and the one naming its runtime. */
@@ -239,44 +240,38 @@ export async function runWarmup(plan: WarmPlan): Promise<WarmResult> {
  * never outlives Outrider.
  */
 export class WarmClient {
-  private child: ChildProcess | null;
-  private exited: Promise<void>;
+  private readonly child: ChildProcess | null;
+  private ending: Promise<void> | null = null;
 
   /** `entry`, `execPath`: the script run as the child and the node that runs it (tests give misbehaving ones). */
   constructor(log: Logger, { entry = entryPath('./warm-client.ts', import.meta.url), execPath = process.execPath } = {}) {
     let child: ChildProcess | null = null;
     try {
       child = fork(entry, [], { execPath, execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+      // A failed spawn is reported here (fork() does not throw for it); so is a failed send.
+      child.on('error', (e) => log.warn({ err: e.message }, 'proxy warmup client failed'));
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'proxy warmup client not started');
     }
     this.child = child;
-    // A process that could not be spawned reports 'error' and may never report 'exit'.
-    this.exited = child === null ? Promise.resolve() : new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.once('error', () => { if (child.pid === undefined) resolve(); });
-    });
-    // A failed spawn is reported here, not thrown by fork().
-    child?.once('error', (e) => log.warn({ err: e.message }, 'proxy warmup client failed'));
-    child?.once('exit', () => { this.child = null; });
   }
 
   /** Runs the plan in the child; the result, or why there is none. Never throws. */
   async run(plan: WarmPlan): Promise<WarmResult> {
     const child = this.child;
-    // No pid: the spawn failed (its 'error' may still be on its way).
-    if (child === null || child.pid === undefined || !child.connected) {
+    const failed = (error: string, ms = 0): WarmResult => ({ requests: 0, statuses: {}, ms, error });
+    // hasExited: also true when the spawn failed (no pid).
+    if (child === null || hasExited(child) || !child.connected) {
       await this.stop();
-      return { requests: 0, statuses: {}, ms: 0, error: 'the warmup client is not running' };
+      return failed('the warmup client is not running');
     }
     let timer: NodeJS.Timeout | undefined;
     try {
       return await new Promise<WarmResult>((resolve) => {
         child.once('message', (m) => resolve(m as WarmResult));
-        child.once('exit', (code, signal) => resolve({ requests: 0, statuses: {}, ms: 0, error: `the warmup client exited (${signal ?? code})` }));
-        child.once('error', (e) => resolve({ requests: 0, statuses: {}, ms: 0, error: `the warmup client failed: ${e.message}` }));
-        timer = setTimeout(() => resolve({ requests: 0, statuses: {}, ms: plan.budgetMs + CHILD_GRACE_MS, error: 'the warmup client did not answer in time' }), plan.budgetMs + CHILD_GRACE_MS);
-        child.send(plan);
+        child.once('exit', (code, signal) => resolve(failed(`the warmup client exited (${signal ?? code})`)));
+        timer = setTimeout(() => resolve(failed('the warmup client did not answer in time', plan.budgetMs + CHILD_GRACE_MS)), plan.budgetMs + CHILD_GRACE_MS);
+        child.send(plan, (err) => { if (err !== null) resolve(failed(`the warmup client failed: ${err.message}`)); });
       });
     } finally {
       clearTimeout(timer);
@@ -284,21 +279,20 @@ export class WarmClient {
     }
   }
 
-  /** Ends the child (it is used once); waits for its exit. */
-  async stop(): Promise<void> {
+  /** Ends the child (it is used once): its channel closed, then SIGKILL after CHILD_GRACE_MS. Resolves once it has exited. */
+  stop(): Promise<void> {
     const child = this.child;
-    if (child !== null) {
-      if (child.connected) child.disconnect();
-      const kill = setTimeout(() => child.kill('SIGKILL'), CHILD_GRACE_MS);
-      await this.exited;
-      clearTimeout(kill);
-    }
-    await this.exited;
+    if (child === null) return Promise.resolve();
+    this.ending ??= terminate(child, [
+      { send: () => child.disconnect(), wait: CHILD_GRACE_MS },
+      { send: () => child.kill('SIGKILL'), wait: Infinity },
+    ]);
+    return this.ending;
   }
 }
 
-/** Warms the forward path from `client` (a new one when none is given) and logs the outcome. */
-export async function warmForwardPath(config: Config, target: WarmTarget, token: string, log: Logger, client: WarmClient = new WarmClient(log)): Promise<WarmResult> {
+/** Warms the forward path from `client` and logs the outcome. */
+export async function warmForwardPath(config: Config, target: WarmTarget, token: string, log: Logger, client: WarmClient): Promise<WarmResult> {
   const result = await client.run(warmPlan(config, target, token));
   const { requests, statuses, ms } = result;
   // Warmup is an optimisation: a failure must not hold readiness back.

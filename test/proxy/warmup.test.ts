@@ -72,7 +72,7 @@ routes:
   assert.ok(loaded.ok);
   const log = pino({ level: 'silent' });
 
-  const result = await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  const result = await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log, new WarmClient(log));
   assert.equal(result.error, undefined);
   assert.equal(seen.get('GET /v2/health/ready'), 32);
   assert.equal(seen.get('POST /v2/models/m/infer'), 32 + 512 + 16 * 2, 'the refused-in-validation probe 32 times, the valid one 512 times and twice on each fresh connection');
@@ -83,7 +83,7 @@ routes:
   // Metadata whose shape is not integers is ignored: only the cheap probes go.
   seen.clear();
   metadata = { name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: ['N', 4] }] };
-  await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log);
+  await warmForwardPath(loaded.config, { origin, socketPath: null, tls: false }, 'token', log, new WarmClient(log));
   assert.equal(seen.get('POST /v2/models/m/infer'), 32);
   assert.equal(seen.get('POST /v1/embeddings'), undefined);
 });
