@@ -117,6 +117,8 @@ export class Forwarder {
     ctx.endpoint = endpoint.id;
     ctx.upstreamStart = now;
     const stats = picker.statsFor(endpoint.id);
+    // The proxy's own warmup records into a twin never scraped (telemetry/metrics.ts).
+    const metrics = ctx.warmup ? this.metrics.forWarmup : this.metrics;
     stats.inFlight++;
     try {
       const tlsAgent = this.tlsAgents.size === 0 ? undefined : this.tlsAgents.get(endpoint.backend)?.agent;
@@ -132,7 +134,7 @@ export class Forwarder {
       const body = exchange.takeBody();
       const end = performance.now();
       ctx.upstreamMs = end - now;
-      (ctx.warmup ? this.metrics.forWarmup : this.metrics).upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
       stats.observe(ctx.upstreamMs, res.statusCode < 500, end);
       if (client !== null) endSpan(client.span, res.statusCode, null);
       return {
@@ -144,7 +146,7 @@ export class Forwarder {
       const err = signal.aborted ? (signal.reason as OutriderError) : upstreamError(e, endpoint);
       const end = performance.now();
       ctx.upstreamMs = end - now;
-      (ctx.warmup ? this.metrics.forWarmup : this.metrics).upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
+      metrics.upstreamAttempt(endpoint.backend, ctx.upstreamMs / 1000);
       stats.observe(ctx.upstreamMs, false, end);
       if (client !== null) endSpan(client.span, err.status, err.code);
       throw err;
