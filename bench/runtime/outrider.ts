@@ -172,6 +172,16 @@ export async function histogramTotals(o: OutriderInstance, name: string, runtime
 }
 
 /** Lines of level error or fatal in Outrider's log (pino levels 50, 60): a healthy run has none. */
+/** Outrider's JSON log lines that contain `marker` (a cheap test before parsing), parsed. */
+export function logRecords(o: OutriderInstance, marker: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
+    if (!line.includes(marker)) continue;
+    try { out.push(JSON.parse(line) as Record<string, unknown>); } catch { /* a partial last line */ }
+  }
+  return out;
+}
+
 export function errorLines(o: OutriderInstance): string[] {
   return readFileSync(o.log, 'utf8').split('\n').filter((l) => l.startsWith('{"level":50') || l.startsWith('{"level":60'));
 }

@@ -14,14 +14,14 @@
 // Run on fresh instances: without route retries, then with them (SPEC §2 `retry`); each both
 // without and with one warm spare process (restart.standby: 1), which the killed replica takes
 // over once its backoff has passed instead of starting a new process.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bar } from './bench.ts';
 import type { Bar, BenchContext, ScenarioResult } from './bench.ts';
 import { histogram, paced } from './load.ts';
 import type { PacedRecord, PacedRun } from './load.ts';
-import { REPO_ROOT, inferPath, replicas, standbys, startOutrider, waitReady } from './outrider.ts';
+import { REPO_ROOT, inferPath, logRecords, replicas, standbys, startOutrider, waitReady } from './outrider.ts';
 import type { OutriderInstance, ReplicaView } from './outrider.ts';
 import { inferBody } from './payload.ts';
 import { fmt, formatTable } from './report.ts';
@@ -92,16 +92,6 @@ interface VariantResult {
   readonly expectedMs: number;
   readonly oldPid: number;
   readonly newPid: number | null;
-}
-
-/** Outrider's JSON log lines that contain `marker` (a cheap test before parsing), parsed. */
-function logRecords(o: OutriderInstance, marker: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of readFileSync(o.log, 'utf8').split('\n')) {
-    if (!line.includes(marker)) continue;
-    try { out.push(JSON.parse(line) as Record<string, unknown>); } catch { /* a partial last line */ }
-  }
-  return out;
 }
 
 /** The state transitions of one replica in Outrider's log, with their wall-clock times. */

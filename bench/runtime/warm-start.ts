@@ -7,14 +7,15 @@
 // worker's origin (other fresh instances, the proxy left out), and a second pass over every
 // size right after the first: if second requests miss as often as first ones, the misses are
 // the machine's noise, not a cold path.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bar } from './bench.ts';
 import type { BenchContext, ScenarioResult } from './bench.ts';
 import { OneClient, histogram } from './load.ts';
 import type { Answer } from './load.ts';
-import { REPO_ROOT, errorLines, inferPath, replicas, startOutrider, waitReady } from './outrider.ts';
+import { REPO_ROOT, errorLines, inferPath, logRecords, replicas, startOutrider, waitReady } from './outrider.ts';
+import type { OutriderInstance } from './outrider.ts';
 import { inferBody } from './payload.ts';
 import { fmt, formatTable, median, ratio } from './report.ts';
 
@@ -111,7 +112,7 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
     const readyAfterMs = readyAt - o.child.startedAt;
     // Where the first requests' time went: the proxy's own account of them (access log:
     // arrival to end, and its upstream attempt), against what the client saw.
-    const own = via === 'outrider' ? firstAccessTimes(o.log, FIRST_SHOWN) : [];
+    const own = via === 'outrider' ? firstAccessTimes(o, FIRST_SHOWN) : [];
     ctx.say(`  ${via} instance ${instance}: ready ${fmt(readyAfterMs)} ms after spawn; worst first/warm ${ratio(worst.ratio)} at batch ${worst.size} ` +
       `(${fmt(worst.firstUs)} vs ${fmt(worst.warmP50Us)} us), ${over} of ${MAX_BATCH} sizes over ${WITHIN}x (second pass: ${secondOver}; warm after ${PAUSE_MS} ms pauses: ${pausedOver}, worst ${ratio(pausedWorst)}); batch 1: ${ratio(sizes[0]!.ratio)}`);
     if (own.length > 0) {
@@ -127,16 +128,10 @@ async function oneInstance(ctx: BenchContext, via: Via, instance: number, bodies
 
 const FIRST_SHOWN = 3;
 
-/** durationMs and upstreamMs of the first `n` inference requests in an Outrider log. */
-function firstAccessTimes(log: string, n: number): { durationMs: number; upstreamMs: number }[] {
-  const out: { durationMs: number; upstreamMs: number }[] = [];
-  for (const line of readFileSync(log, 'utf8').split('\n')) {
-    if (out.length === n) break;
-    if (!line.includes('"durationMs"') || !line.includes('/infer')) continue;
-    const e = JSON.parse(line) as { durationMs: number; upstreamMs?: number };
-    out.push({ durationMs: e.durationMs, upstreamMs: e.upstreamMs ?? 0 });
-  }
-  return out;
+/** durationMs and upstreamMs of the first `n` inference requests in an Outrider's access log. */
+function firstAccessTimes(o: OutriderInstance, n: number): { durationMs: number; upstreamMs: number }[] {
+  return logRecords(o, '"msg":"request"').filter((e) => String(e['path']).endsWith('/infer')).slice(0, n)
+    .map((e) => ({ durationMs: Number(e['durationMs']), upstreamMs: Number(e['upstreamMs'] ?? 0) }));
 }
 
 function perSize(instances: readonly Instance[]): SizeFigures[] {
